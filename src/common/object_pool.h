@@ -1,0 +1,52 @@
+#pragma once
+// A bounded pool of fixed-size objects addressed by 32-bit handles. Storage is allocated once on
+// the control plane; acquire/release on the fast path are a free-list pop/push, never a heap
+// call. Exhaustion is a normal outcome the caller must handle (and count): kNoHandle.
+//
+// One pool per lcore, so no synchronisation.
+
+#include <cstdint>
+#include <memory>
+#include <new>
+#include <vector>
+
+namespace smtpguard {
+
+using PoolHandle = uint32_t;
+inline constexpr PoolHandle kNoHandle = UINT32_MAX;
+
+template <typename T>
+class ObjectPool {
+ public:
+  explicit ObjectPool(uint32_t capacity)
+      : objects_(std::make_unique<T[]>(capacity)), free_(capacity), capacity_(capacity) {
+    for (uint32_t i = 0; i < capacity; ++i) free_[i] = capacity - 1 - i;
+  }
+  ObjectPool(const ObjectPool&) = delete;
+  ObjectPool& operator=(const ObjectPool&) = delete;
+
+  // Returns the handle of a default-initialised object (members with initialisers are set,
+  // large byte arrays are not zeroed), or kNoHandle when the pool is empty.
+  PoolHandle acquire() {
+    if (free_.empty()) return kNoHandle;
+    PoolHandle h = free_.back();
+    free_.pop_back();  // never reallocates: capacity only shrinks here
+    objects_[h].~T();
+    new (&objects_[h]) T;
+    return h;
+  }
+  void release(PoolHandle h) {
+    if (h < capacity_) free_.push_back(h);  // capacity was reserved at construction
+  }
+  T& get(PoolHandle h) { return objects_[h]; }
+  const T& get(PoolHandle h) const { return objects_[h]; }
+  uint32_t capacity() const { return capacity_; }
+  uint32_t inUse() const { return capacity_ - static_cast<uint32_t>(free_.size()); }
+
+ private:
+  std::unique_ptr<T[]> objects_;
+  std::vector<PoolHandle> free_;
+  uint32_t capacity_;
+};
+
+}  // namespace smtpguard
