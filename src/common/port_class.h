@@ -14,10 +14,14 @@ enum class PortClass : uint8_t {
 
 constexpr const char* portClassName(PortClass c) {
   switch (c) {
-    case PortClass::kRelay: return "relay";
-    case PortClass::kSubmission: return "submission";
-    case PortClass::kImplicitTls: return "implicit_tls";
-    case PortClass::kNone: break;
+    case PortClass::kRelay:
+      return "relay";
+    case PortClass::kSubmission:
+      return "submission";
+    case PortClass::kImplicitTls:
+      return "implicit_tls";
+    case PortClass::kNone:
+      break;
   }
   return "none";
 }

@@ -6,7 +6,9 @@
 namespace smtpguard {
 namespace {
 
-uint64_t relaxedLoad(const uint64_t& v) { return __atomic_load_n(&v, __ATOMIC_RELAXED); }
+uint64_t relaxedLoad(const uint64_t& v) {
+  return __atomic_load_n(&v, __ATOMIC_RELAXED);
+}
 
 }  // namespace
 

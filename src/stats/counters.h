@@ -20,6 +20,8 @@ namespace smtpguard {
   X(kPacketsRx,               "packets.rx")                                           \
   X(kPacketsTx,               "packets.tx")                                           \
   X(kPacketsTxFailed,         "packets.tx_failed")                                    \
+  X(kPacketsNonlinear,        "packets.nonlinear")                                    \
+  X(kPacketsOversize,         "packets.oversize")                                     \
   X(kPacketsDropped,          "packets.dropped")                                      \
   X(kPacketsMalformed,        "packets.malformed")                                    \
   X(kPacketsNonIp,            "packets.non_ip")                                       \
@@ -115,9 +117,13 @@ inline constexpr std::array<std::string_view, kCounterCount> kCounterNames = {
 #undef SMTPGUARD_COUNTER_NAME
 };
 
-constexpr std::string_view counterName(Counter c) { return kCounterNames[static_cast<size_t>(c)]; }
+constexpr std::string_view counterName(Counter c) {
+  return kCounterNames[static_cast<size_t>(c)];
+}
 
 // Gauges are summed like counters but may go down (flows.active).
-constexpr bool isGauge(Counter c) { return c == Counter::kFlowsActive; }
+constexpr bool isGauge(Counter c) {
+  return c == Counter::kFlowsActive;
+}
 
 }  // namespace smtpguard

@@ -1,0 +1,148 @@
+#include "app/options.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <string_view>
+
+namespace smtpguard {
+
+const char* usage() {
+  return "usage:\n"
+         "  smtpguard replay CAPTURE [options]\n"
+         "  smtpguard [EAL args] -- replay CAPTURE [options]\n"
+         "  smtpguard [EAL args] -- inline --inside PORT --outside PORT [options]\n"
+         "  smtpguard [EAL args] -- monitor --port PORT [options]\n"
+         "options:\n"
+         "  --policy FILE       policy (TOML); default: built-in port set, observe only\n"
+         "  --stats FILE|-      final counters as one JSON object (default: stdout)\n"
+         "  --prometheus FILE   final counters as Prometheus text\n"
+         "  --events FILE|-     events as JSON lines (EVE-compatible common fields)\n"
+         "  --write CAPTURE     replay: write the packets smtpguard would forward\n"
+         "  --flows N           flow table capacity per worker (default 65536)\n"
+         "  --duration SECONDS  live modes: stop after this long (default: until SIGINT)\n"
+         "  --no-summary        no human summary on the terminal\n"
+         "PORT is a port number or a device name (net_ring0, 0000:01:00.0).\n";
+}
+
+namespace {
+
+bool isMode(std::string_view s) {
+  return s == "replay" || s == "inline" || s == "monitor";
+}
+
+}  // namespace
+
+std::optional<Options> parseOptions(int argc, char** argv, std::string& error, bool& help) {
+  help = false;
+  Options o;
+  int i = 1;
+  // EAL arguments come first, ended by "--", unless the first word is already a mode.
+  if (argc > 1 && !isMode(argv[1]) && std::strcmp(argv[1], "--help") != 0 &&
+      std::strcmp(argv[1], "-h") != 0) {
+    o.eal_args.emplace_back(argv[0]);
+    for (; i < argc && std::strcmp(argv[i], "--") != 0; ++i) o.eal_args.emplace_back(argv[i]);
+    if (i == argc) {
+      error = "no mode: expected 'replay', 'inline' or 'monitor' after the EAL arguments and --";
+      return std::nullopt;
+    }
+    ++i;  // skip "--"
+  }
+  if (i >= argc) {
+    error = "no mode: expected 'replay', 'inline' or 'monitor' (see --help)";
+    return std::nullopt;
+  }
+  std::string_view mode = argv[i];
+  if (mode == "--help" || mode == "-h") {
+    help = true;
+    return std::nullopt;
+  }
+  if (mode == "replay") {
+    o.mode = Mode::kReplay;
+  } else if (mode == "inline") {
+    o.mode = Mode::kInline;
+  } else if (mode == "monitor") {
+    o.mode = Mode::kMonitor;
+  } else {
+    error = "unknown mode '" + std::string(mode) + "': expected replay, inline or monitor";
+    return std::nullopt;
+  }
+  ++i;
+  if (o.mode == Mode::kReplay) {
+    if (i >= argc || argv[i][0] == '-') {
+      error = "replay needs a capture file: smtpguard replay CAPTURE";
+      return std::nullopt;
+    }
+    o.capture = argv[i++];
+  }
+  for (; i < argc; ++i) {
+    std::string_view a = argv[i];
+    auto value = [&](std::string& out) {
+      if (i + 1 >= argc) {
+        error = "option " + std::string(a) + " needs a value";
+        return false;
+      }
+      out = argv[++i];
+      return true;
+    };
+    std::string num;
+    if (a == "--help" || a == "-h") {
+      help = true;
+      return std::nullopt;
+    } else if (a == "--policy") {
+      if (!value(o.policy)) return std::nullopt;
+    } else if (a == "--stats") {
+      if (!value(o.stats)) return std::nullopt;
+    } else if (a == "--events") {
+      if (!value(o.events)) return std::nullopt;
+    } else if (a == "--prometheus") {
+      if (!value(o.prometheus)) return std::nullopt;
+    } else if (a == "--write" && o.mode == Mode::kReplay) {
+      if (!value(o.write)) return std::nullopt;
+    } else if (a == "--inside" && o.mode == Mode::kInline) {
+      if (!value(o.inside)) return std::nullopt;
+    } else if (a == "--outside" && o.mode == Mode::kInline) {
+      if (!value(o.outside)) return std::nullopt;
+    } else if (a == "--port" && o.mode == Mode::kMonitor) {
+      if (!value(o.port)) return std::nullopt;
+    } else if (a == "--flows") {
+      if (!value(num)) return std::nullopt;
+      char* end = nullptr;
+      unsigned long v = std::strtoul(num.c_str(), &end, 10);
+      if (end == num.c_str() || *end != '\0' || v < 16 || v > (1ul << 26)) {
+        error = "--flows " + num + ": expected a number of flows from 16 to 67108864";
+        return std::nullopt;
+      }
+      o.flows = static_cast<uint32_t>(v);
+    } else if (a == "--duration" && o.mode != Mode::kReplay) {
+      if (!value(num)) return std::nullopt;
+      char* end = nullptr;
+      double v = std::strtod(num.c_str(), &end);
+      if (end == num.c_str() || *end != '\0' || v <= 0) {
+        error = "--duration " + num + ": expected a positive number of seconds";
+        return std::nullopt;
+      }
+      o.duration_s = v;
+    } else if (a == "--no-summary") {
+      o.summary = false;
+    } else {
+      error =
+          "unknown option '" + std::string(a) + "' for mode " + std::string(mode) + " (see --help)";
+      return std::nullopt;
+    }
+  }
+  if (o.mode == Mode::kInline && (o.inside.empty() || o.outside.empty())) {
+    error = "inline needs --inside PORT and --outside PORT";
+    return std::nullopt;
+  }
+  if (o.mode == Mode::kInline && o.inside == o.outside) {
+    error = "inline needs two different ports; --inside and --outside are both " + o.inside;
+    return std::nullopt;
+  }
+  if (o.mode == Mode::kMonitor && o.port.empty()) {
+    error = "monitor needs --port PORT";
+    return std::nullopt;
+  }
+  return o;
+}
+
+}  // namespace smtpguard

@@ -1,0 +1,40 @@
+#pragma once
+// Command line of the smtpguard program. Control plane.
+//
+//   smtpguard replay CAPTURE [options]                   (EAL arguments optional)
+//   smtpguard [EAL args] -- replay CAPTURE [options]
+//   smtpguard [EAL args] -- inline --inside P --outside P [options]
+//   smtpguard [EAL args] -- monitor --port P [options]
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace smtpguard {
+
+enum class Mode { kReplay, kInline, kMonitor };
+
+struct Options {
+  Mode mode = Mode::kReplay;
+  std::vector<std::string> eal_args;  // argv[0] first; empty means "use replay defaults"
+  std::string capture;                // replay
+  std::string inside, outside;        // inline
+  std::string port;                   // monitor
+  std::string policy;
+  std::string stats;       // "-" = stdout; empty = stdout at exit
+  std::string events;      // "-" = stdout; empty = not written (still counted)
+  std::string write;       // replay: pcap of what would be forwarded
+  std::string prometheus;  // counters also as Prometheus text to this file
+  uint32_t flows = 65536;  // flow table capacity per worker
+  double duration_s = 0;   // live modes: stop after this long (0 = until signal)
+  bool summary = true;     // human summary on stderr when it is a terminal
+};
+
+// Parses argv. On failure returns nullopt with `error` set to one line naming the problem;
+// `help` is set for --help (usage goes to stdout, exit 0).
+std::optional<Options> parseOptions(int argc, char** argv, std::string& error, bool& help);
+
+const char* usage();
+
+}  // namespace smtpguard

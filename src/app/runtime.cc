@@ -1,0 +1,187 @@
+#include "app/runtime.h"
+
+#include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_lcore.h>
+#include <rte_log.h>
+#include <rte_mbuf_dyn.h>
+#include <rte_ring.h>
+#include <rte_ring_elem.h>
+#include <sched.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+
+#include "stats/counter_block.h"
+
+namespace smtpguard {
+
+std::atomic<bool> g_stop{false};
+
+namespace {
+
+void onSignal(int) {
+  g_stop.store(true, std::memory_order_relaxed);
+}
+
+constexpr unsigned kEventRingSize = 4096;  // per worker; a full ring drops and counts
+
+}  // namespace
+
+void installSignalHandlers() {
+  struct sigaction sa {};
+  sa.sa_handler = onSignal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+bool initEal(const Options& opts, std::string& error) {
+  std::vector<std::string> args = opts.eal_args;
+  if (args.empty()) {
+    // Replay needs no devices: one lcore on a CPU this process may use, no hugepages, no
+    // PCI scan, no shared runtime files (so replays run in parallel), no telemetry socket.
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    int cpu = 0;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) {
+      for (int c = 0; c < CPU_SETSIZE; ++c) {
+        if (CPU_ISSET(c, &set)) {
+          cpu = c;
+          break;
+        }
+      }
+    }
+    args = {"smtpguard", "--no-huge",         "--no-pci", "--no-shconf", "--no-telemetry",
+            "-l",        std::to_string(cpu), "-m",       "256",         "--log-level=*:error"};
+  }
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  int rc = rte_eal_init(static_cast<int>(args.size()), argv.data());
+  if (rc < 0) {
+    error = std::string("DPDK EAL initialisation failed: ") + rte_strerror(rte_errno) +
+            " (check the EAL arguments; without hugepages use --no-huge)";
+    return false;
+  }
+  if (static_cast<size_t>(rc) + 1 != args.size()) {
+    error = "unrecognised EAL argument '" + args[static_cast<size_t>(rc) + 1] + "'";
+    return false;
+  }
+  return true;
+}
+
+void cleanupEal() {
+  rte_eal_cleanup();
+}
+
+bool registerTimestampField(int& offset, uint64_t& flag, std::string& error) {
+  int flag_bit = 0;
+  if (rte_mbuf_dyn_rx_timestamp_register(&offset, nullptr) != 0) {
+    error = std::string("cannot register the mbuf timestamp field: ") + rte_strerror(rte_errno);
+    return false;
+  }
+  flag_bit = rte_mbuf_dynflag_lookup(RTE_MBUF_DYNFLAG_RX_TIMESTAMP_NAME, nullptr);
+  if (flag_bit < 0) {
+    error = "mbuf timestamp flag missing after registration";
+    return false;
+  }
+  flag = 1ull << flag_bit;
+  return true;
+}
+
+Runtime::~Runtime() {
+  workers_.clear();
+  for (rte_ring* r : rings_) rte_ring_free(r);
+}
+
+bool Runtime::setup(unsigned n_workers, std::string& error) {
+  if (!events_.open(opts_.events, error)) return false;
+  if (!registerTimestampField(ts_offset_, ts_flag_, error)) return false;
+  for (unsigned w = 0; w < n_workers; ++w) {
+    std::string name = "sg_events_" + std::to_string(w);
+    rte_ring* ring =
+        rte_ring_create_elem(name.c_str(), sizeof(EventRecord), kEventRingSize,
+                             static_cast<int>(rte_socket_id()), RING_F_SP_ENQ | RING_F_SC_DEQ);
+    if (ring == nullptr) {
+      error = "cannot create event ring: " + std::string(rte_strerror(rte_errno));
+      return false;
+    }
+    rings_.push_back(ring);
+    WorkerConfig wc;
+    wc.flow_capacity = opts_.flows;
+    wc.timestamp_offset = ts_offset_;
+    wc.timestamp_flag = ts_flag_;
+    wc.events = ring;
+    wc.lcore = static_cast<uint8_t>(w);
+    workers_.push_back(std::make_unique<Worker>(wc, ports_));
+  }
+  return true;
+}
+
+void Runtime::drainEvents() {
+  EventRecord batch[32];
+  for (rte_ring* r : rings_) {
+    unsigned n;
+    while ((n = rte_ring_sc_dequeue_burst_elem(r, batch, sizeof(EventRecord), 32, nullptr)) > 0) {
+      for (unsigned i = 0; i < n; ++i) events_.write(batch[i]);
+    }
+  }
+  events_.flush();
+}
+
+void Runtime::report(double elapsed_s) {
+  std::vector<const CounterBlock*> blocks;
+  for (auto& w : workers_) blocks.push_back(&w->counters());
+  CounterNaming naming{.smtp_ports = ports_.ports(), .rule_names = {}};
+  auto counters = sumCounters(blocks, naming);
+
+  std::string json = countersToJson(counters, true);
+  if (opts_.stats.empty() || opts_.stats == "-") {
+    std::fwrite(json.data(), 1, json.size(), stdout);
+    std::fflush(stdout);
+  } else {
+    std::ofstream out(opts_.stats);
+    out << json;
+    if (!out) std::fprintf(stderr, "smtpguard: cannot write stats to %s\n", opts_.stats.c_str());
+  }
+  if (!opts_.prometheus.empty()) {
+    std::ofstream out(opts_.prometheus);
+    out << countersToPrometheus(counters);
+    if (!out) {
+      std::fprintf(stderr, "smtpguard: cannot write Prometheus text to %s\n",
+                   opts_.prometheus.c_str());
+    }
+  }
+  if (opts_.summary && isatty(STDERR_FILENO)) {
+    uint64_t rx = 0;
+    for (const auto& [name, v] : counters)
+      if (name == "packets.rx") rx = v;
+    std::fprintf(stderr, "\nsmtpguard: %llu packets in %.3f s", static_cast<unsigned long long>(rx),
+                 elapsed_s);
+    if (elapsed_s > 0) std::fprintf(stderr, " (%.0f pps)", static_cast<double>(rx) / elapsed_s);
+    std::fprintf(stderr, "\n");
+    for (const auto& [name, v] : counters)
+      if (v != 0)
+        std::fprintf(stderr, "  %-44s %12llu\n", name.c_str(), static_cast<unsigned long long>(v));
+  }
+}
+
+LiveClock::LiveClock() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  tsc0_ = rte_get_tsc_cycles();
+  wall0_ns_ = static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+  ns_per_cycle_ = 1e9 / static_cast<double>(rte_get_tsc_hz());
+}
+
+uint64_t LiveClock::nowNs() const {
+  return wall0_ns_ +
+         static_cast<uint64_t>(static_cast<double>(rte_get_tsc_cycles() - tsc0_) * ns_per_cycle_);
+}
+
+}  // namespace smtpguard

@@ -1,0 +1,78 @@
+#pragma once
+// What every mode shares: EAL bring-up, mempools, event rings and their writer, signals,
+// clocks and the final report. Control plane.
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "app/options.h"
+#include "events/event_writer.h"
+#include "pipeline/port_map.h"
+#include "pipeline/worker.h"
+
+struct rte_mempool;
+struct rte_ring;
+
+namespace smtpguard {
+
+// Set by SIGINT/SIGTERM; every loop polls it.
+extern std::atomic<bool> g_stop;
+void installSignalHandlers();
+
+// Initialises the EAL from opts.eal_args, or for replay without EAL arguments from defaults
+// (no hugepages, no PCI, no shared config, one lcore, quiet logs). One-line error on failure.
+bool initEal(const Options& opts, std::string& error);
+void cleanupEal();
+
+// Registers the mbuf rx-timestamp dynamic field (offset, flag) once.
+bool registerTimestampField(int& offset, uint64_t& flag, std::string& error);
+
+class Runtime {
+ public:
+  explicit Runtime(const Options& opts) : opts_(opts) {}
+  ~Runtime();
+  Runtime(const Runtime&) = delete;
+  Runtime& operator=(const Runtime&) = delete;
+
+  // Opens outputs, registers the timestamp field, creates `n` workers with their event
+  // rings. Workers are created on the main lcore's socket; they run wherever launched.
+  bool setup(unsigned n_workers, std::string& error);
+
+  Worker& worker(size_t i) { return *workers_[i]; }
+  size_t workerCount() const { return workers_.size(); }
+  const PortMap& ports() const { return ports_; }
+  int timestampOffset() const { return ts_offset_; }
+  uint64_t timestampFlag() const { return ts_flag_; }
+
+  // Moves every queued event from the workers' rings to the writer. Main lcore only.
+  void drainEvents();
+  // Final counters: JSON (--stats or stdout), Prometheus (--prometheus), human summary.
+  void report(double elapsed_s);
+
+ private:
+  const Options& opts_;
+  PortMap ports_ = PortMap::defaults();
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<rte_ring*> rings_;
+  EventWriter events_;
+  int ts_offset_ = -1;
+  uint64_t ts_flag_ = 0;
+};
+
+// Nanoseconds: TSC-based monotonic time plus the wall-clock offset taken at start, so live
+// events carry real timestamps without a syscall per burst.
+class LiveClock {
+ public:
+  LiveClock();
+  uint64_t nowNs() const;
+
+ private:
+  uint64_t tsc0_;
+  uint64_t wall0_ns_;
+  double ns_per_cycle_;
+};
+
+}  // namespace smtpguard
