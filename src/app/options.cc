@@ -24,20 +24,13 @@ const char* usage() {
          "PORT is a port number or a device name (net_ring0, 0000:01:00.0).\n";
 }
 
-namespace {
-
-bool isMode(std::string_view s) {
-  return s == "replay" || s == "inline" || s == "monitor";
-}
-
-}  // namespace
-
 std::optional<Options> parseOptions(int argc, char** argv, std::string& error, bool& help) {
   help = false;
   Options o;
   int i = 1;
   // EAL arguments come first, ended by "--", unless the first word is already a mode.
-  if (argc > 1 && !isMode(argv[1]) && std::strcmp(argv[1], "--help") != 0 &&
+  // EAL arguments always start with a dash; a bare first word is the mode.
+  if (argc > 1 && argv[1][0] == '-' && std::strcmp(argv[1], "--help") != 0 &&
       std::strcmp(argv[1], "-h") != 0) {
     o.eal_args.emplace_back(argv[0]);
     for (; i < argc && std::strcmp(argv[i], "--") != 0; ++i) o.eal_args.emplace_back(argv[i]);
