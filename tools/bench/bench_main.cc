@@ -1,0 +1,226 @@
+// smtpguard-bench: the smtpguard pipeline against a bare forwarder, in one process and run.
+//
+// Frames of a chosen mix are built into mbufs and put on a net_ring port whose RX and TX are
+// the same ring, so every transmitted burst comes round again. The bare loop is testpmd's io
+// forward (rx_burst, tx_burst); the pipeline loop adds Worker::processBurst. Both see the same
+// frames in the same order; cycles come from rte_rdtsc. Only ratios measured in one run are
+// claims (docs/benchmarks.md): this machine is small and noisy.
+#include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_eth_ring.h>
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "common/bytes.h"
+#include "pipeline/port_map.h"
+#include "pipeline/worker.h"
+#include "tools/bench/traffic_mix.h"
+
+namespace smtpguard::bench {
+namespace {
+
+constexpr uint16_t kBurst = 32;
+
+struct Config {
+  std::string mix = "mixed";
+  uint32_t packets = 65536;
+  uint32_t passes = 20;
+};
+
+struct Result {
+  double cycles_per_packet;
+  double mpps;
+};
+
+void usage() {
+  std::printf("usage: smtpguard-bench [--mix NAME] [--packets N] [--passes P]\n  mixes:\n");
+  for (const MixInfo& m : mixes()) std::printf("    %-12s %s\n", m.name, m.description);
+}
+
+bool parse(int argc, char** argv, Config& c) {
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto next = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
+    if (a == "--mix") {
+      const char* v = next();
+      if (v == nullptr) return false;
+      c.mix = v;
+    } else if (a == "--packets" || a == "--passes") {
+      const char* v = next();
+      if (v == nullptr) return false;
+      unsigned long n = std::strtoul(v, nullptr, 10);
+      if (n == 0 || n > (1u << 22)) return false;
+      (a == "--packets" ? c.packets : c.passes) = static_cast<uint32_t>(n);
+    } else {
+      return false;
+    }
+  }
+  return true;
+}
+
+// Moves the client ports of every frame on the ring to a new range, so the next pass is new
+// connections rather than retransmissions of finished ones. Not timed.
+void freshFlows(rte_ring* ring, uint32_t pass) {
+  std::vector<rte_mbuf*> all(rte_ring_count(ring));
+  unsigned n = rte_ring_dequeue_bulk(ring, reinterpret_cast<void**>(all.data()),
+                                     static_cast<unsigned>(all.size()), nullptr);
+  for (unsigned i = 0; i < n; ++i) {
+    uint8_t* p = rte_pktmbuf_mtod(all[i], uint8_t*);
+    if (all[i]->data_len < 14 + 20 + 4 || p[23] == 0) continue;
+    uint8_t* l4 = p + 14 + 20;
+    for (int side = 0; side < 2; ++side) {
+      uint16_t port = loadBe16(l4 + 2 * side);
+      if (port >= 1024 && port != 2525) {
+        storeBe16(l4 + 2 * side,
+                  static_cast<uint16_t>(1024 + (port - 1024 + pass * 4099u) % 64000u));
+      }
+    }
+  }
+  rte_ring_enqueue_bulk(ring, reinterpret_cast<void**>(all.data()), n, nullptr);
+}
+
+template <typename Process>
+Result measure(uint16_t port, rte_ring* ring, const Config& c, Process&& process) {
+  rte_mbuf* pkts[kBurst];
+  uint64_t cycles = 0, packets = 0;
+  for (uint32_t pass = 0; pass < c.passes; ++pass) {
+    freshFlows(ring, pass);
+    uint64_t done = 0;
+    uint64_t t0 = rte_rdtsc_precise();
+    while (done < c.packets) {
+      uint16_t n = rte_eth_rx_burst(port, 0, pkts, kBurst);
+      uint16_t fwd = process(pkts, n);
+      uint16_t sent = rte_eth_tx_burst(port, 0, pkts, fwd);
+      if (sent < fwd) rte_pktmbuf_free_bulk(pkts + sent, fwd - sent);
+      done += n;
+    }
+    cycles += rte_rdtsc_precise() - t0;
+    packets += done;
+  }
+  double cpp = static_cast<double>(cycles) / static_cast<double>(packets);
+  return {cpp, static_cast<double>(rte_get_tsc_hz()) / cpp / 1e6};
+}
+
+int run(const Config& c) {
+  std::vector<Frame> frames;
+  if (!buildMix(c.mix, c.packets, 0, frames)) {
+    std::fprintf(stderr, "smtpguard-bench: unknown mix '%s'\n", c.mix.c_str());
+    return 2;
+  }
+  rte_mempool* pool =
+      rte_pktmbuf_pool_create("bench", c.packets + 1024, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
+  unsigned ring_size = rte_align32pow2(c.packets + 1);
+  rte_ring* ring = rte_ring_create("bench_ring", ring_size, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
+  if (pool == nullptr || ring == nullptr) {
+    std::fprintf(stderr, "smtpguard-bench: out of memory for %u packets\n", c.packets);
+    return 1;
+  }
+  for (const Frame& f : frames) {
+    rte_mbuf* m = rte_pktmbuf_alloc(pool);
+    if (m == nullptr) {
+      std::fprintf(stderr, "smtpguard-bench: mbuf pool exhausted\n");
+      return 1;
+    }
+    std::memcpy(rte_pktmbuf_mtod(m, uint8_t*), f.bytes.data(), f.bytes.size());
+    m->data_len = static_cast<uint16_t>(f.bytes.size());
+    m->pkt_len = m->data_len;
+    rte_ring_enqueue(ring, m);
+  }
+  int port = rte_eth_from_ring(ring);
+  if (port < 0) {
+    std::fprintf(stderr, "smtpguard-bench: cannot create the ring port\n");
+    return 1;
+  }
+  auto port_id = static_cast<uint16_t>(port);
+  rte_eth_conf conf{};
+  rte_eth_dev_configure(port_id, 1, 1, &conf);
+  rte_eth_rx_queue_setup(port_id, 0, 1024, 0, nullptr, pool);
+  rte_eth_tx_queue_setup(port_id, 0, 1024, 0, nullptr);
+  rte_eth_dev_start(port_id);
+
+  PortMap ports = PortMap::defaults();
+  WorkerConfig wc;
+  Worker worker(wc, ports);
+  uint16_t n_inject = 0;
+  rte_mbuf* inject[kBurst];
+
+  Result bare = measure(port_id, ring, c, [](rte_mbuf**, uint16_t n) { return n; });
+  // testpmd's macswap: the cheapest forwarder that reads and writes each frame's first line,
+  // which any inspecting pipeline must also pay for.
+  Result macswap = measure(port_id, ring, c, [](rte_mbuf** pkts, uint16_t n) {
+    for (uint16_t i = 0; i < n; ++i) {
+      uint8_t* p = rte_pktmbuf_mtod(pkts[i], uint8_t*);
+      uint8_t tmp[6];
+      std::memcpy(tmp, p, 6);
+      std::memcpy(p, p + 6, 6);
+      std::memcpy(p + 6, tmp, 6);
+    }
+    return n;
+  });
+  Result guard = measure(port_id, ring, c, [&](rte_mbuf** pkts, uint16_t n) {
+    uint16_t fwd = worker.processBurst(pkts, n, 0, inject, kBurst, n_inject);
+    return fwd;
+  });
+  // A second bare run brackets the pipeline run, so drift during the run shows.
+  Result bare2 = measure(port_id, ring, c, [](rte_mbuf**, uint16_t n) { return n; });
+  double bare_cpp = std::min(bare.cycles_per_packet, bare2.cycles_per_packet);
+
+  std::printf("mix %s: %u packets x %u passes, burst %u, TSC %.2f GHz\n", c.mix.c_str(), c.packets,
+              c.passes, kBurst, static_cast<double>(rte_get_tsc_hz()) / 1e9);
+  std::printf("  %-22s %10s %14s\n", "loop", "Mpps", "cycles/packet");
+  std::printf("  %-22s %10.2f %14.1f\n", "bare forward", bare.mpps, bare.cycles_per_packet);
+  std::printf("  %-22s %10.2f %14.1f\n", "macswap forward", macswap.mpps,
+              macswap.cycles_per_packet);
+  std::printf("  %-22s %10.2f %14.1f\n", "smtpguard pipeline", guard.mpps, guard.cycles_per_packet);
+  std::printf("  %-22s %10.2f %14.1f\n", "bare forward (again)", bare2.mpps,
+              bare2.cycles_per_packet);
+  std::printf("  pipeline / bare io: %.2fx cycles per packet; pipeline / macswap: %.2fx\n",
+              guard.cycles_per_packet / bare_cpp,
+              guard.cycles_per_packet / macswap.cycles_per_packet);
+  std::printf("  pipeline's own cost over bare io: %.1f cycles/packet\n",
+              guard.cycles_per_packet - bare_cpp);
+  const CounterBlock& k = worker.counters();
+  std::printf("  pipeline saw: %llu packets, %llu to/from an SMTP port, %llu malformed\n",
+              static_cast<unsigned long long>(k.get(Counter::kPacketsRx)),
+              static_cast<unsigned long long>(k.get(Counter::kPacketsSmtpPort)),
+              static_cast<unsigned long long>(k.get(Counter::kPacketsMalformed)));
+  rte_eth_dev_stop(port_id);
+  return 0;
+}
+
+}  // namespace
+}  // namespace smtpguard::bench
+
+int main(int argc, char** argv) {
+  smtpguard::bench::Config c;
+  if (!smtpguard::bench::parse(argc, argv, c)) {
+    smtpguard::bench::usage();
+    return 2;
+  }
+  const char* eal[] = {"smtpguard-bench",
+                       "--no-huge",
+                       "--no-pci",
+                       "--no-shconf",
+                       "--no-telemetry",
+                       "-l",
+                       "0",
+                       "-m",
+                       "1024",
+                       "--log-level=*:error"};
+  if (rte_eal_init(static_cast<int>(std::size(eal)), const_cast<char**>(eal)) < 0) {
+    std::fprintf(stderr, "smtpguard-bench: EAL init failed: %s\n", rte_strerror(rte_errno));
+    return 1;
+  }
+  int rc = smtpguard::bench::run(c);
+  rte_eal_cleanup();
+  return rc;
+}
