@@ -1,0 +1,572 @@
+#pragma once
+// The per-lcore flow table. One entry holds both directions of a TCP connection under a
+// canonical key (the lower (address, port) endpoint first), the TCP state that decides its
+// timeout, one TcpStream per direction and the application's hot per-flow state.
+//
+// Everything is allocated at construction: entries in one array, an open-addressed index of
+// (hash, entry) pairs at load factor <= 0.5 (linear probing, backward-shift deletion: no
+// tombstones), a free list and one intrusive LRU list per timeout class. A packet costs one
+// hash, a short probe and an O(1) move to the tail of its list; expiry pops list heads, whose
+// flows are the oldest in their class, so the sweep never scans live flows. No locks: one table
+// per worker lcore.
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <stdexcept>
+
+#include "common/object_pool.h"
+#include "flow/tcp_stream.h"
+#include "packet/packet_parser.h"
+#include "stats/counter_block.h"
+
+namespace smtpguard {
+
+enum class FlowDir : uint8_t { kToServer = 0, kToClient = 1 };
+
+enum class TcpState : uint8_t {
+  kSynSent,      // client SYN seen
+  kSynReceived,  // server SYN-ACK seen
+  kEstablished,  // handshake completed, or picked up mid-stream
+  kHalfClosed,   // FIN from one side
+  kClosed,       // FIN from both sides, or RST: kept briefly so late packets still match
+};
+
+// Why a flow ended; the name is the `reason` of the end-of-flow event.
+enum class EndReason : uint8_t { kTimeout, kEvicted, kFin, kRst, kShutdown };
+
+constexpr const char* endReasonName(EndReason r) {
+  switch (r) {
+    case EndReason::kTimeout:
+      return "timeout";
+    case EndReason::kEvicted:
+      return "evicted";
+    case EndReason::kFin:
+      return "fin";
+    case EndReason::kRst:
+      return "rst";
+    case EndReason::kShutdown:
+      return "shutdown";
+  }
+  return "unknown";
+}
+
+inline constexpr uint64_t kNsPerMs = 1'000'000;
+inline constexpr uint64_t kNsPerSec = 1'000'000'000;
+
+// Idle time after the last packet, per TCP state. Resolution is 1 ms.
+struct FlowTimeouts {
+  uint64_t handshake_ns = 30 * kNsPerSec;
+  uint64_t established_ns = 300 * kNsPerSec;
+  uint64_t half_closed_ns = 30 * kNsPerSec;
+  uint64_t closing_ns = 10 * kNsPerSec;  // after FIN from both sides or RST
+};
+
+struct FlowTableConfig {
+  uint32_t capacity = 65536;  // flows per lcore, at most 2^30
+  FlowTimeouts timeouts;
+  uint16_t table_id = 0;  // the worker's index: makes flow_id unique across lcores
+  uint64_t hash_seed = 0x6a09e667f3bcc908;  // set per run to keep crafted tuples from colliding
+};
+
+// Canonical 5-tuple (the protocol is always TCP): lower (address, port) endpoint first.
+struct FlowKey {
+  IpAddr lo;
+  IpAddr hi;
+  uint16_t lo_port;
+  uint16_t hi_port;
+};
+static_assert(sizeof(FlowKey) == 36);
+
+struct CanonicalKey {
+  FlowKey key;
+  bool sender_is_lo;  // the packet went from key.lo to key.hi
+};
+
+inline CanonicalKey makeFlowKey(const IpAddr& src, uint16_t src_port, const IpAddr& dst,
+                                uint16_t dst_port) {
+  const int c = compare(src, dst);
+  const bool src_lo = c < 0 || (c == 0 && src_port <= dst_port);
+  if (src_lo) return {{src, dst, src_port, dst_port}, true};
+  return {{dst, src, dst_port, src_port}, false};
+}
+
+// wyhash-style multiply-fold over the 36 key bytes; seeded so the bucket of a tuple cannot be
+// predicted from outside.
+inline uint32_t hashFlowKey(const FlowKey& k, uint64_t seed) {
+  __extension__ typedef unsigned __int128 U128;
+  auto fold = [](uint64_t a, uint64_t b) {
+    const U128 p = static_cast<U128>(a) * b;
+    return static_cast<uint64_t>(p) ^ static_cast<uint64_t>(p >> 64);
+  };
+  uint64_t w[4];
+  uint32_t tail;
+  std::memcpy(w, &k, sizeof(w));
+  std::memcpy(&tail, reinterpret_cast<const uint8_t*>(&k) + sizeof(w), sizeof(tail));
+  const uint64_t a = fold(w[0] ^ 0xa0761d6478bd642f, w[1] ^ seed);
+  const uint64_t b = fold(w[2] ^ 0xe7037ed1a0b428db, w[3] ^ 0x8ebc6af09c88c6e3);
+  const uint64_t h = fold(a ^ tail ^ 0x589965cc75374cc3, b ^ seed ^ 0x1d8e4e27c47d124f);
+  return static_cast<uint32_t>(h ^ (h >> 32));
+}
+
+// A bijection on 64 bits (the splitmix64 finaliser): distinct inputs give distinct ids that
+// still look random to whoever samples or shards events by flow_id.
+constexpr uint64_t scrambleFlowId(uint64_t x) {
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111eb;
+  x ^= x >> 31;
+  return x;
+}
+
+// One flow: both directions of a TCP connection. Fields written by FlowTable only, except
+// stream[] (the caller feeds segments) and app (the application's own state).
+// Offsets for a 32-byte App:
+//   0 key (36) | 36 lru_prev | 40 lru_next | 44 last_seen_ms | 48 flow_id | 56 created_ns
+//  64 bytes[2] | 72 client_isn | 76 server_port | 78 state | 79 flags | 80 stream[2] | 96 app
+template <class App>
+struct alignas(64) FlowEntry {
+  static constexpr uint8_t kClientIsLo = 1 << 0;
+  static constexpr uint8_t kFinToServer = 1 << 1;
+  static constexpr uint8_t kFinToClient = 1 << 2;
+  static constexpr uint8_t kRstSeen = 1 << 3;
+  static constexpr uint8_t kMidstream = 1 << 4;
+
+  FlowKey key;
+  uint32_t lru_prev;  // index links of the table's lists; the free list uses lru_next
+  uint32_t lru_next;
+  uint32_t last_seen_ms;  // table clock, wraps after 49 days: only differences are used
+  uint64_t flow_id;
+  uint64_t created_ns;
+  uint32_t bytes[2];    // TCP payload bytes by FlowDir, saturating
+  uint32_t client_isn;  // tells a retransmitted SYN from a new connection on the tuple
+  uint16_t server_port;
+  TcpState state;
+  uint8_t flags;
+  TcpStream stream[2];  // by FlowDir
+  App app;
+
+  TcpStream& streamOf(FlowDir d) { return stream[static_cast<size_t>(d)]; }
+  uint32_t bytesOf(FlowDir d) const { return bytes[static_cast<size_t>(d)]; }
+  bool clientIsLo() const { return flags & kClientIsLo; }
+  bool midstream() const { return flags & kMidstream; }
+  const IpAddr& clientAddr() const { return clientIsLo() ? key.lo : key.hi; }
+  const IpAddr& serverAddr() const { return clientIsLo() ? key.hi : key.lo; }
+  uint16_t clientPort() const { return clientIsLo() ? key.lo_port : key.hi_port; }
+  FlowDir dirOf(bool sender_is_lo) const {
+    return sender_is_lo == clientIsLo() ? FlowDir::kToServer : FlowDir::kToClient;
+  }
+  // At millisecond resolution, from the created timestamp and the 32-bit table clock.
+  uint64_t lastSeenNs() const {
+    const uint64_t created_ms = created_ns / kNsPerMs;
+    const uint32_t delta = last_seen_ms - static_cast<uint32_t>(created_ms);
+    return (created_ms + delta) * kNsPerMs;
+  }
+};
+
+namespace detail {
+// Stands in for the SMTP engine's hot state (at most 32 bytes) to check the budget here.
+struct ReferenceApp32 {
+  uint8_t bytes[32];
+};
+static_assert(sizeof(FlowEntry<ReferenceApp32>) == 128);
+static_assert(offsetof(FlowEntry<ReferenceApp32>, stream) == 80);
+static_assert(offsetof(FlowEntry<ReferenceApp32>, app) == 96);
+}  // namespace detail
+
+template <class App>
+struct FlowLookup {
+  FlowEntry<App>* entry = nullptr;  // null only for a RST that matches no flow
+  FlowDir dir = FlowDir::kToServer;
+  bool created = false;
+};
+
+template <class App>
+class FlowTable {
+ public:
+  using Entry = FlowEntry<App>;
+  using Lookup = FlowLookup<App>;
+  static_assert(sizeof(Entry) <= 128, "the hot per-flow state must fit two cache lines");
+
+  // Control plane: allocates everything the table will ever use. The pool lends out-of-order
+  // buffers to the entries' streams and gets them back when flows end.
+  FlowTable(const FlowTableConfig& config, ObjectPool<OooBuffer>& ooo_pool, CounterBlock& counters)
+      : capacity_(config.capacity),
+        table_id_(config.table_id),
+        seed_(config.hash_seed),
+        pool_(ooo_pool),
+        counters_(counters) {
+    if (capacity_ == 0 || capacity_ > (1u << 30))
+      throw std::invalid_argument("flow table capacity must be between 1 and 2^30");
+    uint32_t nbuckets = 2;
+    while (nbuckets < 2 * capacity_) nbuckets <<= 1;
+    mask_ = nbuckets - 1;
+    entries_ = std::make_unique<Entry[]>(capacity_);
+    buckets_ = std::make_unique<Bucket[]>(nbuckets);
+    for (uint32_t i = 0; i < nbuckets; ++i) buckets_[i] = {0, kNil};
+    for (uint32_t i = 0; i < capacity_; ++i)
+      entries_[i].lru_next = i + 1 < capacity_ ? i + 1 : kNil;
+    free_head_ = 0;
+    timeout_ms_[kClassHandshake] = toMs(config.timeouts.handshake_ns);
+    timeout_ms_[kClassEstablished] = toMs(config.timeouts.established_ns);
+    timeout_ms_[kClassHalfClosed] = toMs(config.timeouts.half_closed_ns);
+    timeout_ms_[kClassClosing] = toMs(config.timeouts.closing_ns);
+  }
+  FlowTable(const FlowTable&) = delete;
+  FlowTable& operator=(const FlowTable&) = delete;
+
+  // TCP packets only. Finds the packet's flow or creates it, updates TCP state, byte counts and LRU
+  // position, and says which way the packet goes. A full table first ends its oldest idle flow
+  // (kEvicted). A SYN with a new ISN on a closing tuple ends the old flow (kFin/kRst) and starts a
+  // new one. is_server_port(uint16_t) -> bool tells the client side of a flow picked up mid-stream;
+  // on_end(Entry&, EndReason) runs before any flow's entry is reused.
+  template <class IsServerPort, class OnEnd>
+  Lookup lookupOrCreate(const PacketInfo& p, uint64_t now_ns, IsServerPort&& is_server_port,
+                        OnEnd&& on_end) {
+    advanceClock(now_ns);
+    const CanonicalKey ck = makeFlowKey(p.src, p.src_port, p.dst, p.dst_port);
+    const uint32_t hash = hashFlowKey(ck.key, seed_);
+    uint32_t idx = find(ck.key, hash);
+    if (idx != kNil) {
+      Entry& e = entries_[idx];
+      const FlowDir dir = e.dirOf(ck.sender_is_lo);
+      if (!startsNewConnection(e, dir, p)) {
+        update(idx, dir, p);
+        return {&e, dir, false};
+      }
+      endAt(idx, closedReason(e), on_end);
+    } else if (p.tcp_flags & kTcpRst) {
+      return {};  // nothing to track: the connection, if any, is already gone
+    }
+    idx = create(ck, hash, p, now_ns, is_server_port, on_end);
+    Entry& e = entries_[idx];
+    const FlowDir dir = e.dirOf(ck.sender_is_lo);
+    update(idx, dir, p);
+    return {&e, dir, true};
+  }
+
+  // The flow of a packet without touching anything; for tests and the control plane.
+  const Entry* find(const IpAddr& src, uint16_t src_port, const IpAddr& dst,
+                    uint16_t dst_port) const {
+    const CanonicalKey ck = makeFlowKey(src, src_port, dst, dst_port);
+    const uint32_t idx = find(ck.key, hashFlowKey(ck.key, seed_));
+    return idx == kNil ? nullptr : &entries_[idx];
+  }
+
+  // Ends up to max_work flows whose idle time reached their state's timeout, oldest first;
+  // called once per burst. Returns how many ended.
+  template <class OnEnd>
+  uint32_t expire(uint64_t now_ns, uint32_t max_work, OnEnd&& on_end) {
+    advanceClock(now_ns);
+    uint32_t ended = 0;
+    // Shortest timeouts first: their flows are the ones a backlog would delay most.
+    for (uint8_t c : {kClassClosing, kClassHandshake, kClassHalfClosed, kClassEstablished}) {
+      while (ended < max_work) {
+        const uint32_t idx = lists_[c].head;
+        if (idx == kNil || idleMs(entries_[idx]) < timeout_ms_[c]) break;
+        const Entry& e = entries_[idx];
+        endAt(idx, c == kClassClosing ? closedReason(e) : EndReason::kTimeout, on_end);
+        ++ended;
+      }
+    }
+    return ended;
+  }
+
+  // Ends one flow now, e.g. after the policy reset it.
+  template <class OnEnd>
+  void end(Entry& e, EndReason reason, OnEnd&& on_end) {
+    endAt(static_cast<uint32_t>(&e - entries_.get()), reason, on_end);
+  }
+
+  // Every live flow, oldest first within each class. fn must not end flows.
+  template <class Fn>
+  void forEach(Fn&& fn) {
+    for (const List& l : lists_)
+      for (uint32_t i = l.head; i != kNil;) {
+        const uint32_t next = entries_[i].lru_next;
+        fn(entries_[i]);
+        i = next;
+      }
+  }
+
+  // Ends every flow with kShutdown.
+  template <class OnEnd>
+  void drain(OnEnd&& on_end) {
+    for (List& l : lists_)
+      while (l.head != kNil) endAt(l.head, EndReason::kShutdown, on_end);
+  }
+
+  uint32_t size() const { return size_; }
+  uint32_t capacity() const { return capacity_; }
+
+ private:
+  static constexpr uint32_t kNil = UINT32_MAX;
+  // Flows of one class share a timeout, so each list is ordered by last_seen as well as LRU.
+  static constexpr uint8_t kClassHandshake = 0;
+  static constexpr uint8_t kClassEstablished = 1;
+  static constexpr uint8_t kClassHalfClosed = 2;
+  static constexpr uint8_t kClassClosing = 3;
+  static constexpr uint8_t kClassCount = 4;
+
+  struct Bucket {
+    uint32_t hash;
+    uint32_t idx;  // kNil: empty
+  };
+  struct List {
+    uint32_t head = kNil;
+    uint32_t tail = kNil;
+  };
+
+  static uint32_t toMs(uint64_t ns) {
+    const uint64_t ms = ns / kNsPerMs;
+    return ms > INT32_MAX ? INT32_MAX : static_cast<uint32_t>(ms);
+  }
+  static uint8_t classOf(TcpState s) {
+    switch (s) {
+      case TcpState::kSynSent:
+      case TcpState::kSynReceived:
+        return kClassHandshake;
+      case TcpState::kEstablished:
+        return kClassEstablished;
+      case TcpState::kHalfClosed:
+        return kClassHalfClosed;
+      case TcpState::kClosed:
+        break;
+    }
+    return kClassClosing;
+  }
+  static EndReason closedReason(const Entry& e) {
+    if (e.flags & Entry::kRstSeen) return EndReason::kRst;
+    if (e.state == TcpState::kClosed || e.state == TcpState::kHalfClosed) return EndReason::kFin;
+    return EndReason::kTimeout;
+  }
+
+  // Timestamps may step back a little (merged capture queues); the table clock never does, so
+  // each list stays ordered.
+  void advanceClock(uint64_t now_ns) {
+    const uint64_t ms = now_ns / kNsPerMs;
+    if (ms > clock_ms_) clock_ms_ = ms;
+  }
+  uint32_t idleMs(const Entry& e) const {
+    const auto idle = static_cast<int32_t>(static_cast<uint32_t>(clock_ms_) - e.last_seen_ms);
+    return idle < 0 ? 0 : static_cast<uint32_t>(idle);
+  }
+
+  uint32_t find(const FlowKey& key, uint32_t hash) const {
+    for (uint32_t i = hash & mask_;; i = (i + 1) & mask_) {
+      const Bucket b = buckets_[i];
+      if (b.idx == kNil) return kNil;
+      if (b.hash == hash && std::memcmp(&entries_[b.idx].key, &key, sizeof(FlowKey)) == 0)
+        return b.idx;
+    }
+  }
+
+  // RFC 9293 §3.10.7.4 (TIME-WAIT): a SYN may open a new connection on a closing tuple; a SYN
+  // carrying the old ISN is a late retransmission of the old one.
+  static bool startsNewConnection(const Entry& e, FlowDir dir, const PacketInfo& p) {
+    if ((p.tcp_flags & (kTcpSyn | kTcpAck | kTcpRst)) != kTcpSyn) return false;
+    if (e.state != TcpState::kHalfClosed && e.state != TcpState::kClosed) return false;
+    return e.midstream() || dir != FlowDir::kToServer || p.seq != e.client_isn;
+  }
+
+  template <class IsServerPort, class OnEnd>
+  uint32_t create(const CanonicalKey& ck, uint32_t hash, const PacketInfo& p, uint64_t now_ns,
+                  IsServerPort&& is_server_port, OnEnd&& on_end) {
+    if (free_head_ == kNil) evictOldest(on_end);
+    const uint32_t idx = free_head_;
+    Entry& e = entries_[idx];
+    free_head_ = e.lru_next;
+
+    bool sender_is_client = true;
+    e.flags = 0;
+    e.client_isn = 0;
+    if ((p.tcp_flags & (kTcpSyn | kTcpAck)) == kTcpSyn) {
+      e.state = TcpState::kSynSent;
+      e.client_isn = p.seq;
+    } else if (p.tcp_flags & kTcpSyn) {
+      // SYN-ACK whose SYN we missed: the receiver is the client, and it sent ISN = ack - 1.
+      sender_is_client = false;
+      e.state = TcpState::kSynReceived;
+      e.client_isn = p.ack - 1;
+    } else {
+      // Mid-stream: the client is the side talking to the SMTP port; failing that, the side
+      // with the higher (ephemeral) port.
+      if (is_server_port(p.dst_port)) {
+        sender_is_client = true;
+      } else if (is_server_port(p.src_port)) {
+        sender_is_client = false;
+      } else {
+        sender_is_client = p.src_port >= p.dst_port;
+      }
+      e.state = TcpState::kEstablished;
+      e.flags |= Entry::kMidstream;
+      counters_.inc(Counter::kFlowsMidstream);
+    }
+    if (sender_is_client == ck.sender_is_lo) e.flags |= Entry::kClientIsLo;
+    e.key = ck.key;
+    e.server_port = sender_is_client ? p.dst_port : p.src_port;
+    e.flow_id = scrambleFlowId((static_cast<uint64_t>(table_id_) << 48) |
+                               (next_serial_++ & ((uint64_t{1} << 48) - 1)));
+    e.created_ns = now_ns;
+    e.last_seen_ms = static_cast<uint32_t>(clock_ms_);
+    e.bytes[0] = e.bytes[1] = 0;
+    e.stream[0] = TcpStream{};
+    e.stream[1] = TcpStream{};
+    e.app = App{};
+
+    uint32_t i = hash & mask_;
+    while (buckets_[i].idx != kNil) i = (i + 1) & mask_;
+    buckets_[i] = {hash, idx};
+    append(classOf(e.state), idx);
+    ++size_;
+    counters_.inc(Counter::kFlowsCreated);
+    counters_.inc(Counter::kFlowsActive);
+    (*counters_.flows_port)[e.server_port]++;
+    return idx;
+  }
+
+  // The packet's effect on the flow: RFC 9293 §3.3.2 state transitions as far as a middlebox
+  // can tell them from flags alone, then bytes and LRU position.
+  void update(uint32_t idx, FlowDir dir, const PacketInfo& p) {
+    Entry& e = entries_[idx];
+    const uint8_t f = p.tcp_flags;
+    const uint8_t old_class = classOf(e.state);
+    TcpState s = e.state;
+    if (f & kTcpRst) {
+      e.flags |= Entry::kRstSeen;
+      s = TcpState::kClosed;
+    } else {
+      if (s == TcpState::kSynSent || s == TcpState::kSynReceived) {
+        if (f & kTcpSyn) {
+          if ((f & kTcpAck) && dir == FlowDir::kToClient) {
+            s = TcpState::kSynReceived;
+          } else if (!(f & kTcpAck) && dir == FlowDir::kToServer && p.seq != e.client_isn) {
+            // The client gave up and retried with a fresh ISN: same attempt, new sequence space.
+            e.client_isn = p.seq;
+            e.stream[0].reset(pool_);
+            e.stream[1].reset(pool_);
+            s = TcpState::kSynSent;
+          }
+        } else if (f & kTcpAck) {
+          s = TcpState::kEstablished;
+        }
+      }
+      if (f & kTcpFin) {
+        e.flags |= dir == FlowDir::kToServer ? Entry::kFinToServer : Entry::kFinToClient;
+        if ((e.flags & Entry::kFinToServer) && (e.flags & Entry::kFinToClient)) {
+          s = TcpState::kClosed;
+        } else if (s != TcpState::kClosed) {
+          s = TcpState::kHalfClosed;
+        }
+      }
+    }
+    e.state = s;
+    uint32_t& b = e.bytes[static_cast<size_t>(dir)];
+    b = p.payload_len > UINT32_MAX - b ? UINT32_MAX : b + p.payload_len;
+
+    e.last_seen_ms = static_cast<uint32_t>(clock_ms_);
+    const uint8_t new_class = classOf(s);
+    if (new_class != old_class || lists_[new_class].tail != idx) {
+      unlink(old_class, idx);
+      append(new_class, idx);
+    }
+  }
+
+  // The flow idle longest across all classes.
+  template <class OnEnd>
+  void evictOldest(OnEnd&& on_end) {
+    uint32_t victim = kNil;
+    uint32_t victim_idle = 0;
+    for (uint8_t c : {kClassClosing, kClassHalfClosed, kClassHandshake, kClassEstablished}) {
+      const uint32_t idx = lists_[c].head;
+      if (idx == kNil) continue;
+      const uint32_t idle = idleMs(entries_[idx]);
+      if (victim == kNil || idle > victim_idle) {
+        victim = idx;
+        victim_idle = idle;
+      }
+    }
+    endAt(victim, EndReason::kEvicted, on_end);
+  }
+
+  template <class OnEnd>
+  void endAt(uint32_t idx, EndReason reason, OnEnd&& on_end) {
+    Entry& e = entries_[idx];
+    on_end(e, reason);
+    counters_.dec(Counter::kFlowsActive);
+    if (reason == EndReason::kTimeout) counters_.inc(Counter::kFlowsTimedOut);
+    if (reason == EndReason::kEvicted) counters_.inc(Counter::kFlowsEvicted);
+    e.stream[0].release(pool_);
+    e.stream[1].release(pool_);
+    removeBucket(e.key, idx);
+    unlink(classOf(e.state), idx);
+    e.lru_next = free_head_;
+    free_head_ = idx;
+    --size_;
+  }
+
+  // Backward-shift deletion (Knuth 6.4, Algorithm R): later entries of the probe run move up
+  // into the hole unless that would put them before their home bucket.
+  void removeBucket(const FlowKey& key, uint32_t idx) {
+    uint32_t i = hashFlowKey(key, seed_) & mask_;
+    while (buckets_[i].idx != idx) i = (i + 1) & mask_;
+    uint32_t j = i;
+    for (;;) {
+      j = (j + 1) & mask_;
+      if (buckets_[j].idx == kNil) break;
+      const uint32_t home = buckets_[j].hash & mask_;
+      const bool stays = i <= j ? (i < home && home <= j) : (i < home || home <= j);
+      if (stays) continue;
+      buckets_[i] = buckets_[j];
+      i = j;
+    }
+    buckets_[i] = {0, kNil};
+  }
+
+  void append(uint8_t c, uint32_t idx) {
+    List& l = lists_[c];
+    Entry& e = entries_[idx];
+    e.lru_prev = l.tail;
+    e.lru_next = kNil;
+    if (l.tail != kNil) {
+      entries_[l.tail].lru_next = idx;
+    } else {
+      l.head = idx;
+    }
+    l.tail = idx;
+  }
+  void unlink(uint8_t c, uint32_t idx) {
+    List& l = lists_[c];
+    Entry& e = entries_[idx];
+    if (e.lru_prev != kNil) {
+      entries_[e.lru_prev].lru_next = e.lru_next;
+    } else {
+      l.head = e.lru_next;
+    }
+    if (e.lru_next != kNil) {
+      entries_[e.lru_next].lru_prev = e.lru_prev;
+    } else {
+      l.tail = e.lru_prev;
+    }
+  }
+
+  const uint32_t capacity_;
+  const uint16_t table_id_;
+  const uint64_t seed_;
+  ObjectPool<OooBuffer>& pool_;
+  CounterBlock& counters_;
+  uint32_t mask_ = 0;
+  std::unique_ptr<Entry[]> entries_;
+  std::unique_ptr<Bucket[]> buckets_;
+  std::array<List, kClassCount> lists_{};
+  std::array<uint32_t, kClassCount> timeout_ms_{};
+  uint32_t free_head_ = kNil;
+  uint32_t size_ = 0;
+  uint64_t clock_ms_ = 0;
+  uint64_t next_serial_ = 0;
+};
+
+}  // namespace smtpguard
