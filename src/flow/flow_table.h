@@ -125,8 +125,9 @@ constexpr uint64_t scrambleFlowId(uint64_t x) {
 // One flow: both directions of a TCP connection. Fields written by FlowTable only, except
 // stream[] (the caller feeds segments) and app (the application's own state).
 // Offsets for a 32-byte App:
-//   0 key (36) | 36 lru_prev | 40 lru_next | 44 last_seen_ms | 48 flow_id | 56 created_ns
-//  64 bytes[2] | 72 client_isn | 76 server_port | 78 state | 79 flags | 80 stream[2] | 96 app
+//   0 key (36) | 36 serial | 40 lru_prev | 44 lru_next | 48 last_seen_ms | 52 client_isn
+//  56 created_ns | 64 bytes[2] | 72 server_port | 74 state | 75 flags | 76 stream[2]
+//  92 app_ref | 96 app
 template <class App>
 struct alignas(64) FlowEntry {
   static constexpr uint8_t kClientIsLo = 1 << 0;
@@ -136,17 +137,20 @@ struct alignas(64) FlowEntry {
   static constexpr uint8_t kMidstream = 1 << 4;
 
   FlowKey key;
+  uint32_t serial;    // the table's creation counter; FlowTable::flowId() makes the id of it
   uint32_t lru_prev;  // index links of the table's lists; the free list uses lru_next
   uint32_t lru_next;
   uint32_t last_seen_ms;  // table clock, wraps after 49 days: only differences are used
-  uint64_t flow_id;
+  uint32_t client_isn;    // tells a retransmitted SYN from a new connection on the tuple
   uint64_t created_ns;
-  uint32_t bytes[2];    // TCP payload bytes by FlowDir, saturating
-  uint32_t client_isn;  // tells a retransmitted SYN from a new connection on the tuple
+  uint32_t bytes[2];  // TCP payload bytes by FlowDir, saturating
   uint16_t server_port;
   TcpState state;
   uint8_t flags;
   TcpStream stream[2];  // by FlowDir
+  // The application's own: a pool handle for state it attaches only while needed (the
+  // pipeline keeps its TLS handshake state there). Zeroed at creation, never read here.
+  uint32_t app_ref;
   App app;
 
   TcpStream& streamOf(FlowDir d) { return stream[static_cast<size_t>(d)]; }
@@ -173,7 +177,8 @@ struct ReferenceApp32 {
   uint8_t bytes[32];
 };
 static_assert(sizeof(FlowEntry<ReferenceApp32>) == 128);
-static_assert(offsetof(FlowEntry<ReferenceApp32>, stream) == 80);
+static_assert(offsetof(FlowEntry<ReferenceApp32>, stream) == 76);
+static_assert(offsetof(FlowEntry<ReferenceApp32>, app_ref) == 92);
 static_assert(offsetof(FlowEntry<ReferenceApp32>, app) == 96);
 }  // namespace detail
 
@@ -299,6 +304,13 @@ class FlowTable {
       while (l.head != kNil) endAt(l.head, EndReason::kShutdown, on_end);
   }
 
+  // Unique per flow across lcores (the table id) and, within a table, across 2^32 creations;
+  // the creation millisecond makes a wrapped serial collide only if it also lands on the same
+  // millisecond modulo 65 s. Scrambled so ids sample and shard evenly.
+  uint64_t flowId(const Entry& e) const {
+    const uint64_t ms16 = (e.created_ns / kNsPerMs) & 0xffff;
+    return scrambleFlowId((static_cast<uint64_t>(table_id_) << 48) | (ms16 << 32) | e.serial);
+  }
   uint32_t size() const { return size_; }
   uint32_t capacity() const { return capacity_; }
 
@@ -408,13 +420,13 @@ class FlowTable {
     if (sender_is_client == ck.sender_is_lo) e.flags |= Entry::kClientIsLo;
     e.key = ck.key;
     e.server_port = sender_is_client ? p.dst_port : p.src_port;
-    e.flow_id = scrambleFlowId((static_cast<uint64_t>(table_id_) << 48) |
-                               (next_serial_++ & ((uint64_t{1} << 48) - 1)));
+    e.serial = next_serial_++;
     e.created_ns = now_ns;
     e.last_seen_ms = static_cast<uint32_t>(clock_ms_);
     e.bytes[0] = e.bytes[1] = 0;
     e.stream[0] = TcpStream{};
     e.stream[1] = TcpStream{};
+    e.app_ref = 0;
     e.app = App{};
 
     uint32_t i = hash & mask_;
@@ -566,7 +578,7 @@ class FlowTable {
   uint32_t free_head_ = kNil;
   uint32_t size_ = 0;
   uint64_t clock_ms_ = 0;
-  uint64_t next_serial_ = 0;
+  uint32_t next_serial_ = 0;
 };
 
 }  // namespace smtpguard

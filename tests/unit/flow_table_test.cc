@@ -66,7 +66,7 @@ struct Fixture {
       : pool(16), table(config(capacity, table_id), pool, counters) {}
 
   auto onEnd() {
-    return [this](Entry& e, EndReason r) { ended.emplace_back(e.flow_id, r); };
+    return [this](Entry& e, EndReason r) { ended.emplace_back(table.flowId(e), r); };
   }
   FlowLookup<TestApp> feed(const PacketInfo& p, uint64_t now) {
     return table.lookupOrCreate(p, now, isSmtpPort, onEnd());
@@ -174,7 +174,7 @@ TEST(FlowTable, TimeoutsFollowTcpState) {
   const uint64_t t0 = 1000 * kSec;
   f.feed(pkt(kClient, 40001, kServer, 25, kTcpSyn, 1), t0);  // handshake only
   Entry* est = handshake(f, 40002, t0);
-  const uint64_t est_id = est->flow_id;
+  const uint64_t est_id = f.table.flowId(*est);
   EXPECT_EQ(est->state, TcpState::kEstablished);
 
   EXPECT_EQ(f.expire(t0 + 30 * kSec - kNsPerMs), 0u);
@@ -199,7 +199,7 @@ TEST(FlowTable, ClosingStatesUseShortTimeouts) {
   Entry* rst = handshake(f, 40002, 0);
   f.feed(pkt(kClient, 40002, kServer, 25, kTcpRst, 1001), 0);
   EXPECT_EQ(rst->state, TcpState::kClosed);
-  const uint64_t rst_id = rst->flow_id;
+  const uint64_t rst_id = f.table.flowId(*rst);
 
   EXPECT_EQ(f.expire(10 * kSec - kNsPerMs), 0u);
   EXPECT_EQ(f.expire(10 * kSec), 1u);
@@ -241,17 +241,17 @@ TEST(FlowTable, StrayRstCreatesNoFlow) {
 TEST(FlowTable, NewIsnOnClosedTupleStartsNewFlow) {
   Fixture f;
   Entry* e = handshake(f, 40000, 0, 1000);
-  const uint64_t old_id = e->flow_id;
+  const uint64_t old_id = f.table.flowId(*e);
   f.feed(pkt(kClient, 40000, kServer, 25, kTcpFin | kTcpAck, 1001, 5001), 0);
   f.feed(pkt(kServer, 25, kClient, 40000, kTcpFin | kTcpAck, 5001, 1002), 0);
 
   auto late = f.feed(pkt(kClient, 40000, kServer, 25, kTcpSyn, 1000), kSec);
   EXPECT_FALSE(late.created);
-  EXPECT_EQ(late.entry->flow_id, old_id);
+  EXPECT_EQ(f.table.flowId(*late.entry), old_id);
 
   auto fresh = f.feed(pkt(kClient, 40000, kServer, 25, kTcpSyn, 900000), 2 * kSec);
   EXPECT_TRUE(fresh.created);
-  EXPECT_NE(fresh.entry->flow_id, old_id);
+  EXPECT_NE(f.table.flowId(*fresh.entry), old_id);
   EXPECT_EQ(fresh.entry->state, TcpState::kSynSent);
   ASSERT_EQ(f.ended.size(), 1u);
   EXPECT_EQ(f.ended[0], std::make_pair(old_id, EndReason::kFin));
@@ -279,7 +279,7 @@ TEST(FlowTable, FullTableEvictsOldestIdle) {
   Fixture f(2);
   auto a = f.feed(pkt(kClient, 40001, kServer, 25, kTcpSyn, 1), 1 * kSec);
   auto b = f.feed(pkt(kClient, 40002, kServer, 25, kTcpSyn, 1), 2 * kSec);
-  const uint64_t b_id = b.entry->flow_id;
+  const uint64_t b_id = f.table.flowId(*b.entry);
   f.feed(pkt(kClient, 40001, kServer, 25, kTcpSyn, 1), 3 * kSec);  // a is now the most recent
   auto c = f.feed(pkt(kClient, 40003, kServer, 25, kTcpSyn, 1), 4 * kSec);
   ASSERT_NE(c.entry, nullptr);
@@ -304,9 +304,9 @@ TEST(FlowTable, FlowIdStableAndDistinct) {
   for (uint16_t port = 1024; port < 1024 + 500; ++port) {
     auto a = f.feed(pkt(kClient, port, kServer, 25, kTcpSyn, 1), 0);
     auto b = f.feed(pkt(kServer, 25, kClient, port, kTcpSyn | kTcpAck, 2, 2), 0);
-    EXPECT_EQ(a.entry->flow_id, b.entry->flow_id);
-    ids.insert(a.entry->flow_id);
-    ids.insert(g.feed(pkt(kClient, port, kServer, 25, kTcpSyn, 1), 0).entry->flow_id);
+    EXPECT_EQ(f.table.flowId(*a.entry), f.table.flowId(*b.entry));
+    ids.insert(f.table.flowId(*a.entry));
+    ids.insert(g.table.flowId(*g.feed(pkt(kClient, port, kServer, 25, kTcpSyn, 1), 0).entry));
   }
   EXPECT_EQ(ids.size(), 1000u);
 }
