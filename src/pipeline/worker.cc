@@ -51,25 +51,21 @@ inline Worker::Verdict Worker::handlePacket(rte_mbuf* m, uint64_t now_ns) {
   }
   PacketInfo info;
   ParseResult r = parsePacket(Bytes(rte_pktmbuf_mtod(m, const uint8_t*), m->data_len), info);
-  if (info.vlan_count != 0) counters_.inc(Counter::kPacketsVlan);
-  if (info.ip_version == 4) counters_.inc(Counter::kPacketsIpv4);
-  if (info.ip_version == 6) counters_.inc(Counter::kPacketsIpv6);
-  if (info.fragment) counters_.inc(Counter::kPacketsFragments);
-  switch (r) {
-    case ParseResult::kOk:
-      break;
-    case ParseResult::kNonIp:
-      counters_.inc(Counter::kPacketsNonIp);
-      return Verdict::kForward;
-    case ParseResult::kFragment:
-      // Non-first fragment: no transport header to classify. Forwarded untouched.
-      return Verdict::kForward;
-    default:
-      // Fail open: a malformed frame is counted and forwarded untouched.
-      counters_.inc(Counter::kPacketsMalformed);
-      counters_.inc(malformedCounter(r));
-      return Verdict::kForward;
+  if (isMalformed(r)) {
+    // Fail open: counted by reason only (not as vlan/ipv4/tcp), forwarded untouched.
+    counters_.inc(Counter::kPacketsMalformed);
+    counters_.inc(malformedCounter(r));
+    return Verdict::kForward;
   }
+  if (info.vlan_count != 0) counters_.inc(Counter::kPacketsVlan);
+  if (r == ParseResult::kNonIp) {
+    counters_.inc(Counter::kPacketsNonIp);
+    return Verdict::kForward;
+  }
+  counters_.inc(info.ip_version == 4 ? Counter::kPacketsIpv4 : Counter::kPacketsIpv6);
+  if (info.fragment) counters_.inc(Counter::kPacketsFragments);
+  // A non-first fragment has no transport header to classify: forwarded untouched.
+  if (r == ParseResult::kFragment) return Verdict::kForward;
   if (info.l4_proto != kIpProtoTcp) {
     counters_.inc(info.l4_proto == kIpProtoUdp ? Counter::kPacketsUdp : Counter::kPacketsOtherL4);
     return Verdict::kForward;
