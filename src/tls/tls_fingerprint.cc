@@ -1,0 +1,283 @@
+#include "tls/tls_fingerprint.h"
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+
+namespace smtpguard {
+namespace {
+
+constexpr char kHexDigits[] = "0123456789abcdef";
+
+// Decimal digits of 0..999, built at compile time: zero-padded to 3, the unpadded length in the
+// 4th byte. Formatting a value is then one or two 4-byte copies instead of a division loop: the
+// strings are built for every ClientHello, and their formatting would otherwise cost about as
+// much as the digests.
+struct DecimalTable {
+  std::array<char, 4 * 1000> entries{};
+  constexpr DecimalTable() {
+    for (int v = 0; v < 1000; ++v) {
+      entries[4 * v] = static_cast<char>('0' + v / 100);
+      entries[4 * v + 1] = static_cast<char>('0' + v / 10 % 10);
+      entries[4 * v + 2] = static_cast<char>('0' + v % 10);
+      entries[4 * v + 3] = static_cast<char>(v >= 100 ? 3 : v >= 10 ? 2 : 1);
+    }
+  }
+};
+constexpr DecimalTable kDecimal;
+
+// Copies 4 bytes at a time, so it may write up to 3 bytes past the returned end: every buffer it
+// writes has kFormatSlack spare bytes.
+inline char* putDecimal(char* p, uint32_t v) {
+  if (v < 1000) {
+    const char* e = kDecimal.entries.data() + 4 * v;
+    size_t len = static_cast<uint8_t>(e[3]);
+    std::memcpy(p, e + 3 - len, 4);
+    return p + len;
+  }
+  uint32_t q = v / 1000;  // 1..65 for a uint16
+  uint32_t r = v - q * 1000;
+  const char* e = kDecimal.entries.data() + 4 * q;
+  size_t len = static_cast<uint8_t>(e[3]);
+  std::memcpy(p, e + 3 - len, 4);
+  p += len;
+  std::memcpy(p, kDecimal.entries.data() + 4 * r, 4);
+  return p + 3;
+}
+
+struct HexTable {
+  std::array<char, 512> pairs{};
+  constexpr HexTable() {
+    for (int b = 0; b < 256; ++b) {
+      pairs[2 * b] = kHexDigits[b >> 4];
+      pairs[2 * b + 1] = kHexDigits[b & 0xf];
+    }
+  }
+};
+constexpr HexTable kHex;
+
+// Four lower-case hex characters and a ','.
+inline char* putHex16Comma(char* p, uint16_t v) {
+  std::memcpy(p, kHex.pairs.data() + 2 * (v >> 8), 2);
+  std::memcpy(p + 2, kHex.pairs.data() + 2 * (v & 0xff), 2);
+  p[4] = ',';
+  return p + 5;
+}
+
+// JA3 README: values joined by '-', GREASE ignored "completely" (ciphers, extensions, curves).
+// Each value is followed by '-'; the last one is taken back.
+template <typename T, size_t N>
+char* putJa3List(char* p, const BoundedList<T, N>& list, bool skip_grease) {
+  char* start = p;
+  for (T v : list.view()) {
+    if (skip_grease && isGrease(v)) continue;
+    p = putDecimal(p, v);
+    *p++ = '-';
+  }
+  return p - (p != start);
+}
+
+inline char* putHexList(char* p, const uint16_t* v, size_t n) {
+  for (size_t i = 0; i < n; ++i) p = putHex16Comma(p, v[i]);
+  return p - (n != 0);
+}
+
+// JA4.md "TLS and DTLS Version".
+inline void putJa4Version(char* p, uint16_t version) {
+  const char* s = "00";  // "Unknown = 00"
+  switch (version) {
+    case 0x0304:
+      s = "13";
+      break;
+    case 0x0303:
+      s = "12";
+      break;
+    case 0x0302:
+      s = "11";
+      break;
+    case 0x0301:
+      s = "10";
+      break;
+    case 0x0300:
+      s = "s3";
+      break;
+    case 0x0002:
+      s = "s2";
+      break;
+    case 0xfeff:
+      s = "d1";
+      break;
+    case 0xfefd:
+      s = "d2";
+      break;
+    case 0xfefc:
+      s = "d3";
+      break;
+    default:
+      break;
+  }
+  p[0] = s[0];
+  p[1] = s[1];
+}
+
+inline void putTwoDigits(char* p, unsigned n) {
+  // JA4.md "Number of Ciphers": "If there's > 99 ... then output 99".
+  if (n > 99) n = 99;
+  p[0] = static_cast<char>('0' + n / 10);
+  p[1] = static_cast<char>('0' + n % 10);
+}
+
+inline bool isAsciiAlnum(uint8_t c) {
+  return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+}
+
+// JA4.md "ALPN Extension Value": first and last character of the first ALPN value; "00" when
+// there is none or it is empty; when either end byte is not 0x30-0x39/0x41-0x5A/0x61-0x7A, the
+// first and last characters of the value's hex representation instead.
+inline void putJa4Alpn(char* p, const ClientHelloInfo& hello) {
+  if (hello.alpn_total == 0 || hello.alpn_first_length == 0) {
+    p[0] = p[1] = '0';
+    return;
+  }
+  uint8_t front = hello.alpn_first_front;
+  uint8_t back = hello.alpn_first_back;
+  if (isAsciiAlnum(front) && isAsciiAlnum(back)) {
+    p[0] = static_cast<char>(front);
+    p[1] = static_cast<char>(back);
+  } else {
+    p[0] = kHexDigits[front >> 4];
+    p[1] = kHexDigits[back & 0xf];
+  }
+}
+
+// JA4.md: sha256 "truncated to 12 characters", lower case; empty lists give 000000000000.
+inline bool putTruncatedSha256(char* p, std::string_view input, bool empty,
+                               DigestContext& digests) {
+  if (empty) {
+    std::memset(p, '0', 12);
+    return true;
+  }
+  Sha256Digest d;
+  if (!digests.sha256(input, d)) return false;
+  hexEncode(d.data(), 6, p);
+  return true;
+}
+
+}  // namespace
+
+uint16_t formatJa3(const ClientHelloInfo& hello, Ja3Text& out) {
+  // JA3 README: "SSLVersion,Cipher,SSLExtension,EllipticCurve,EllipticCurvePointFormat", decimal,
+  // SSLVersion being the ClientHello's version field (not the record's, not supported_versions).
+  char* p = out.data();
+  p = putDecimal(p, hello.handshake_version);
+  *p++ = ',';
+  p = putJa3List(p, hello.cipher_suites, true);
+  *p++ = ',';
+  p = putJa3List(p, hello.extensions, true);
+  *p++ = ',';
+  p = putJa3List(p, hello.supported_groups, true);
+  *p++ = ',';
+  p = putJa3List(p, hello.ec_point_formats, false);
+  return static_cast<uint16_t>(p - out.data());
+}
+
+void buildJa4Parts(const ClientHelloInfo& hello, Ja4Transport transport, Ja4Parts& out) {
+  // Section a: protocol, version, SNI, counts, ALPN.
+  char* a = out.a.data();
+  a[0] = static_cast<char>(transport);
+  // JA4.md: "If extension 0x002b exists (supported_versions), then the version is the highest
+  // value in the extension. Remember to ignore GREASE values. If the extension doesn't exist,
+  // then the TLS version is the value of the Protocol Version" (the ClientHello's own field).
+  uint16_t highest = hello.has_supported_versions ? hello.highestSupportedVersion() : 0;
+  putJa4Version(a + 1, highest != 0 ? highest : hello.handshake_version);
+  a[3] = hello.has_server_name ? 'd' : 'i';  // "SNI=d or no SNI=i"
+  // GREASE values "don't count"; everything else does, SNI and ALPN included.
+  putTwoDigits(a + 4, hello.cipher_suites_non_grease);
+  putTwoDigits(a + 6, hello.extensions_non_grease);
+  putJa4Alpn(a + 8, hello);
+
+  // Section b: cipher hex codes, GREASE removed, sorted, comma-joined.
+  uint16_t tmp[kMaxCipherSuites > kMaxExtensions ? kMaxCipherSuites : kMaxExtensions];
+  size_t n = 0;
+  for (uint16_t v : hello.cipher_suites.view()) {  // branch-free compaction
+    tmp[n] = v;
+    n += !isGrease(v);
+  }
+  std::sort(tmp, tmp + n);
+  out.b_length = static_cast<uint16_t>(putHexList(out.b.data(), tmp, n) - out.b.data());
+
+  // Section c: extensions sorted without GREASE, SNI (0000) and ALPN (0010); then '_' and the
+  // signature algorithms "in the order that they appear", and no '_' when there are none.
+  n = 0;
+  for (uint16_t v : hello.extensions.view()) {
+    tmp[n] = v;
+    n += !(isGrease(v) | (v == kExtServerName) | (v == kExtAlpn));
+  }
+  std::sort(tmp, tmp + n);
+  out.c_has_extensions = n != 0;
+  char* c = putHexList(out.c.data(), tmp, n);
+  char* underscore = c;
+  *c++ = '_';
+  char* sigalgs = c;
+  for (uint16_t v : hello.signature_algorithms.view()) {
+    char* next = putHex16Comma(c, v);
+    c = isGrease(v) ? c : next;  // "ignore GREASE values anywhere it sees them"
+  }
+  c = c == sigalgs ? underscore : c - 1;  // none: no '_'; else drop the last ','
+  out.c_length = static_cast<uint16_t>(c - out.c.data());
+}
+
+bool computeJa3(const ClientHelloInfo& hello, DigestContext& digests, Ja3& out) {
+  out.length = formatJa3(hello, out.text);
+  Md5Digest d;
+  if (!digests.md5(out.string(), d)) return false;
+  hexEncode(d.data(), d.size(), out.md5_hex.data());
+  return true;
+}
+
+bool computeJa4(const ClientHelloInfo& hello, DigestContext& digests, Ja4& out,
+                Ja4Transport transport) {
+  Ja4Parts parts;
+  buildJa4Parts(hello, transport, parts);
+  char* p = out.text.data();
+  std::memcpy(p, parts.a.data(), parts.a.size());
+  p[10] = '_';
+  p[23] = '_';
+  return putTruncatedSha256(p + 11, parts.bView(), parts.b_length == 0, digests) &&
+         putTruncatedSha256(p + 24, parts.cView(), !parts.c_has_extensions, digests);
+}
+
+bool computeJa3s(const ServerHelloInfo& hello, DigestContext& digests, Ja3s& out) {
+  // JA3S (salesforce/ja3 python/ja3s.py): "SSLVersion,Cipher,SSLExtension" with the
+  // ServerHello's version field and its extensions in order; no GREASE filter there (RFC 8701
+  // §3: a client fails the handshake when the server selects a GREASE value).
+  char* p = out.text.data();
+  p = putDecimal(p, hello.legacy_version);
+  *p++ = ',';
+  p = putDecimal(p, hello.cipher_suite);
+  *p++ = ',';
+  p = putJa3List(p, hello.extensions, false);
+  out.length = static_cast<uint16_t>(p - out.text.data());
+  Md5Digest d;
+  if (!digests.md5(out.string(), d)) return false;
+  hexEncode(d.data(), d.size(), out.md5_hex.data());
+  return true;
+}
+
+bool fingerprintClientHello(const ClientHelloInfo& hello, DigestContext& digests,
+                            ClientFingerprints& out) {
+  return computeJa3(hello, digests, out.ja3) && computeJa4(hello, digests, out.ja4);
+}
+
+std::string ja4Raw(const ClientHelloInfo& hello, Ja4Transport transport) {
+  Ja4Parts parts;
+  buildJa4Parts(hello, transport, parts);
+  std::string s(parts.aView());
+  s += '_';
+  s += parts.bView();
+  s += '_';
+  s += parts.cView();
+  return s;
+}
+
+}  // namespace smtpguard
