@@ -1,0 +1,913 @@
+#include "smtp/smtp_session.h"
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <iterator>
+
+namespace smtpguard {
+namespace {
+
+// SmtpHot::flags_ bits.
+enum Flag : uint32_t {
+  kClientSeen = 1u << 0,            // the client sent something (implicit TLS is decided there)
+  kGreetingDone = 1u << 1,          // the server's first reply is over
+  kReplyContinues = 1u << 2,        // inside a multi-line reply (RFC 5321 §4.2.1)
+  kStarttlsOffered = 1u << 3,       // an EHLO reply listed STARTTLS
+  kStarttlsAttempted = 1u << 4,     // the client sent STARTTLS
+  kTlsImplicit = 1u << 5,           // TLS from the first client byte
+  kTlsAfterStarttls = 1u << 6,      // a TLS handshake followed a 220 to STARTTLS
+  kPlaintextAfterTls = 1u << 7,     // a 220 to STARTTLS was followed by cleartext
+  kReportedNotUsed = 1u << 8,       // starttls_offered_not_used raised (once per flow)
+  kReportedNotOffered = 1u << 9,    // starttls_not_offered raised (once per flow)
+  kReportedMasked = 1u << 10,       // starttls_masked raised (once per flow)
+  kReportedImplicit = 1u << 11,     // plaintext_on_implicit_tls_port raised (once per flow)
+  kReportedInjection = 1u << 12,    // starttls_injection raised for the outstanding STARTTLS
+  kBodyUntouched = 1u << 13,        // DATA sent, no body byte yet: a refusal cancels the body
+  kBdatLast = 1u << 14,             // the chunk being skipped ends the message
+  kClientResyncOnReply = 1u << 15,  // a gap hit a body: resume commands when the server replies
+  kClientInStash = 1u << 16,        // the client line head is in scratch_ (the pool was empty)
+  kClientTruncated = 1u << 17,      // bytes of the client line were dropped (overlong or stash)
+  kServerTruncated = 1u << 18,      // bytes of the server line were dropped (overlong)
+  kStarttlsResultShift = 19,        // 2 bits: SmtpStarttlsResult of the last STARTTLS
+};
+constexpr uint32_t kStarttlsResultMask = 3u << kStarttlsResultShift;
+
+enum class ClientState : uint8_t {
+  kLineStart,  // before the first byte of a command line
+  kLine,       // inside a command line; its head is buffered
+  kResync,     // after a gap: drop bytes to the next LF
+  kSasl,       // inside a SASL response or AUTH initial response: never stored (RFC 4954 §4)
+  kBody,       // DATA body, mid-line (RFC 5321 §4.1.1.4: ends at CRLF "." CRLF)
+  kBodyCr,     // body, just after CR
+  kBodyLineStart,
+  kBodyDot,    // body, "." at a line start
+  kBodyDotCr,  // body, ".\r" at a line start
+  kBdat,       // inside a BDAT chunk (RFC 3030 §2); octets left in scratch_
+};
+
+enum class ServerState : uint8_t {
+  kLineStart,
+  kLine,    // inside a reply line; its head is buffered in the cold state
+  kLost,    // inside a reply line whose head could not be kept (pool empty)
+  kResync,  // after a gap: drop bytes to the next LF
+};
+
+// Commands awaiting a reply, so that each reply is matched to its command under pipelining
+// (RFC 2920 §3.1: replies come in command order).
+enum class Pending : uint8_t { kNone, kOther, kEhlo, kHelo, kStarttls, kAuth, kData };
+constexpr size_t kPendingSlots = sizeof(SmtpHot::pending_);
+constexpr uint8_t kRunMax = 31;  // count - 1 held in 5 bits
+
+constexpr size_t kStashSize = sizeof(SmtpHot::scratch_);
+constexpr std::string_view kAnomalyNames[] = {
+    "starttls_injection",        "plaintext_after_starttls", "plaintext_on_implicit_tls_port",
+    "starttls_offered_not_used", "starttls_not_offered",     "starttls_masked",
+};
+constexpr Counter kAnomalyCounters[] = {
+    Counter::kSmtpAnomalyStarttlsInjection,      Counter::kSmtpAnomalyPlaintextAfterStarttls,
+    Counter::kSmtpAnomalyPlaintextOnImplicitTls, Counter::kSmtpAnomalyStarttlsOfferedNotUsed,
+    Counter::kSmtpAnomalyStarttlsNotOffered,     Counter::kSmtpAnomalyStarttlsMasked,
+};
+static_assert(std::size(kAnomalyNames) == static_cast<size_t>(SmtpAnomaly::kCount));
+static_assert(std::size(kAnomalyCounters) == static_cast<size_t>(SmtpAnomaly::kCount));
+
+constexpr bool anomalyNamesMatchCounters() {
+  constexpr std::string_view kPrefix = "smtp.anomaly.";
+  for (size_t i = 0; i < std::size(kAnomalyNames); ++i) {
+    std::string_view c = counterName(kAnomalyCounters[i]);
+    if (c.substr(0, kPrefix.size()) != kPrefix || c.substr(kPrefix.size()) != kAnomalyNames[i])
+      return false;
+  }
+  return true;
+}
+static_assert(anomalyNamesMatchCounters(), "anomaly names are their counters' suffixes");
+
+constexpr std::array<Counter, kAuthMechCount> kMechCounters = {
+    Counter::kSmtpAuthPlaintextOther,  // kNone: never counted
+    Counter::kSmtpAuthPlaintextPlain,     Counter::kSmtpAuthPlaintextLogin,
+    Counter::kSmtpAuthPlaintextCramMd5,   Counter::kSmtpAuthPlaintextDigestMd5,
+    Counter::kSmtpAuthPlaintextNtlm,      Counter::kSmtpAuthPlaintextGssapi,
+    Counter::kSmtpAuthPlaintextXoauth2,   Counter::kSmtpAuthPlaintextOauthbearer,
+    Counter::kSmtpAuthPlaintextScramSha1, Counter::kSmtpAuthPlaintextScramSha256,
+    Counter::kSmtpAuthPlaintextExternal,  Counter::kSmtpAuthPlaintextAnonymous,
+    Counter::kSmtpAuthPlaintextOther,
+};
+
+// RFC 8446 §5.1: a handshake record (22) with legacy major version 3; its first message must be
+// a ClientHello (§4, type 1). Only the bytes present are checked: the TLS parser validates all.
+bool looksLikeClientHello(Bytes d) {
+  if (d.empty() || d[0] != 0x16) return false;
+  if (d.size() > 1 && d[1] != 0x03) return false;
+  if (d.size() > 5 && d[5] != 0x01) return false;
+  return true;
+}
+
+bool isBodyState(ClientState s) {
+  return s == ClientState::kBody || s == ClientState::kBodyCr || s == ClientState::kBodyLineStart ||
+         s == ClientState::kBodyDot || s == ClientState::kBodyDotCr || s == ClientState::kBdat;
+}
+
+// One call's view of a session: the hot state, the caller's context and this chunk's result.
+class Session {
+ public:
+  Session(SmtpHot& hot, SmtpContext& ctx, SmtpChunkResult& result)
+      : hot_(hot), ctx_(ctx), result_(result) {}
+
+  void onClient(Bytes d);
+  void onServer(Bytes d);
+  void onGap(Direction dir);
+
+ private:
+  // --- state helpers
+  bool has(uint32_t f) const { return (hot_.flags_ & f) != 0; }
+  void set(uint32_t f) { hot_.flags_ |= f; }
+  void clear(uint32_t f) { hot_.flags_ &= ~f; }
+  ClientState clientState() const { return static_cast<ClientState>(hot_.client_state_); }
+  void setClientState(ClientState s) { hot_.client_state_ = static_cast<uint8_t>(s); }
+  ServerState serverState() const { return static_cast<ServerState>(hot_.server_state_); }
+  void setServerState(ServerState s) { hot_.server_state_ = static_cast<uint8_t>(s); }
+  void count(Counter c) { ctx_.counters.inc(c); }
+
+  SmtpCold* cold() { return hot_.cold_ref_ ? &ctx_.pool.get(hot_.cold_ref_ - 1) : nullptr; }
+  SmtpCold* attachCold();
+  void maybeReleaseCold();
+
+  uint64_t bdatRemaining() const;
+  void setBdatRemaining(uint64_t n);
+
+  // --- reply matching
+  Pending front() const { return static_cast<Pending>(hot_.pending_[0] >> 5); }
+  bool pendingHas(Pending k) const;
+  void push(Pending k);
+  void pop();
+
+  // --- client side
+  std::string_view clientHead();
+  void appendClient(std::string_view frag);
+  void clearClientLine();
+  size_t clientLine(Bytes d, size_t pos);
+  size_t skipToLf(Bytes d, size_t pos, bool& found);
+  size_t scanBody(Bytes d, size_t pos);
+  size_t skipBdat(Bytes d, size_t pos);
+  void processCommand(std::string_view line, bool truncated);
+  void processAuth(std::string_view mech);
+  void storeHelo(std::string_view name);
+  void endOfData();
+  void messageEnd();
+
+  // --- server side
+  void clearServerLine();
+  size_t serverLine(Bytes d, size_t pos);
+  void processReply(std::string_view line, bool truncated);
+  Pending matchReply(uint16_t code);
+  void dispatchReply(Pending kind, uint16_t code);
+  void ehloLine(std::string_view text);
+  void lostServerLine();
+
+  // --- events
+  void anomaly(SmtpAnomaly a, std::string_view detail);
+  void checkImplicitPort(std::string_view detail);
+  void checkOfferedNotUsed(std::string_view detail);
+  void beginTls(Direction dir, uint32_t offset, SmtpTlsKind kind);
+
+  SmtpHot& hot_;
+  SmtpContext& ctx_;
+  SmtpChunkResult& result_;
+};
+
+SmtpCold* Session::attachCold() {
+  if (SmtpCold* c = cold()) return c;
+  PoolHandle h = ctx_.pool.acquire();
+  if (h == kNoHandle) {
+    count(Counter::kPoolExhausted);
+    return nullptr;
+  }
+  hot_.cold_ref_ = h + 1;
+  return &ctx_.pool.get(h);
+}
+
+void Session::maybeReleaseCold() {
+  SmtpCold* c = cold();
+  if (!c || c->client_len != 0 || c->server_len != 0 || c->helo_len != 0) return;
+  ctx_.pool.release(hot_.cold_ref_ - 1);
+  hot_.cold_ref_ = 0;
+}
+
+uint64_t Session::bdatRemaining() const {
+  uint64_t n;
+  std::memcpy(&n, hot_.scratch_, sizeof(n));
+  return n;
+}
+
+void Session::setBdatRemaining(uint64_t n) {
+  std::memcpy(hot_.scratch_, &n, sizeof(n));
+}
+
+bool Session::pendingHas(Pending k) const {
+  for (uint8_t run : hot_.pending_)
+    if (static_cast<Pending>(run >> 5) == k) return true;
+  return false;
+}
+
+void Session::push(Pending k) {
+  size_t n = 0;
+  while (n < kPendingSlots && hot_.pending_[n] != 0) ++n;
+  if (n > 0 && static_cast<Pending>(hot_.pending_[n - 1] >> 5) == k &&
+      (hot_.pending_[n - 1] & kRunMax) < kRunMax) {
+    ++hot_.pending_[n - 1];
+    return;
+  }
+  // Full: the command goes untracked and its reply will find nothing to match, rather than
+  // being matched to the wrong command.
+  if (n == kPendingSlots) return;
+  hot_.pending_[n] = static_cast<uint8_t>(static_cast<uint8_t>(k) << 5);
+}
+
+void Session::pop() {
+  if (hot_.pending_[0] == 0) return;
+  if ((hot_.pending_[0] & kRunMax) != 0) {
+    --hot_.pending_[0];
+    return;
+  }
+  std::memmove(hot_.pending_, hot_.pending_ + 1, kPendingSlots - 1);
+  hot_.pending_[kPendingSlots - 1] = 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Client side
+
+std::string_view Session::clientHead() {
+  if (has(kClientInStash)) return {reinterpret_cast<const char*>(hot_.scratch_), hot_.stash_len_};
+  if (SmtpCold* c = cold()) return {c->client_line, c->client_len};
+  return {};
+}
+
+// Callers pass only bytes that may be kept: never past an AUTH mechanism.
+void Session::appendClient(std::string_view frag) {
+  if (frag.empty() || has(kClientTruncated)) return;
+  if (!has(kClientInStash)) {
+    SmtpCold* c = cold();
+    if (!c || c->client_len == 0) c = attachCold();
+    if (c) {
+      size_t room = kMaxLineLength - c->client_len;
+      size_t n = std::min(room, frag.size());
+      std::memcpy(c->client_line + c->client_len, frag.data(), n);
+      c->client_len = static_cast<uint16_t>(c->client_len + n);
+      if (n < frag.size()) {
+        set(kClientTruncated);
+        count(Counter::kSmtpLinesOverlong);
+      }
+      return;
+    }
+    // Pool empty: keep the head in the hot state, enough for the verb; the rest is lost.
+    set(kClientInStash);
+    hot_.stash_len_ = 0;
+  }
+  size_t n = std::min(kStashSize - hot_.stash_len_, frag.size());
+  std::memcpy(hot_.scratch_ + hot_.stash_len_, frag.data(), n);
+  hot_.stash_len_ = static_cast<uint8_t>(hot_.stash_len_ + n);
+  if (n < frag.size()) set(kClientTruncated);
+}
+
+void Session::clearClientLine() {
+  clear(kClientInStash | kClientTruncated);
+  hot_.stash_len_ = 0;
+  if (SmtpCold* c = cold()) c->client_len = 0;
+}
+
+size_t Session::skipToLf(Bytes d, size_t pos, bool& found) {
+  const void* lf = std::memchr(d.data() + pos, '\n', d.size() - pos);
+  found = lf != nullptr;
+  return found ? static_cast<size_t>(static_cast<const uint8_t*>(lf) - d.data()) + 1 : d.size();
+}
+
+void Session::onClient(Bytes d) {
+  if (hot_.mode_ == SmtpMode::kTls) {
+    result_.tls_offset = 0;
+    return;
+  }
+  if (d.empty()) return;
+  if (!has(kClientSeen)) {
+    set(kClientSeen);
+    if (looksLikeClientHello(d)) {
+      beginTls(Direction::kClientToServer, 0, SmtpTlsKind::kImplicit);
+      return;
+    }
+  }
+  if (hot_.mode_ == SmtpMode::kTlsPending) {
+    // RFC 3207 §4: after the 220 the client must start the TLS handshake at once.
+    if (looksLikeClientHello(d)) {
+      beginTls(Direction::kClientToServer, 0, SmtpTlsKind::kStarttls);
+      return;
+    }
+    hot_.mode_ = SmtpMode::kSmtp;
+    set(kPlaintextAfterTls);
+    anomaly(SmtpAnomaly::kPlaintextAfterStarttls, "client sent cleartext after the 220");
+  }
+  size_t pos = 0;
+  while (pos < d.size()) {
+    bool found = false;
+    switch (clientState()) {
+      case ClientState::kLineStart:
+        if (pendingHas(Pending::kAuth)) {
+          // RFC 4954 §4: until the AUTH exchange ends, each client line is a SASL response.
+          setClientState(ClientState::kSasl);
+          break;
+        }
+        if (pendingHas(Pending::kStarttls) && !has(kReportedInjection)) {
+          set(kReportedInjection);
+          anomaly(SmtpAnomaly::kStarttlsInjection, "client data before the STARTTLS reply");
+        }
+        setClientState(ClientState::kLine);
+        [[fallthrough]];
+      case ClientState::kLine:
+        pos = clientLine(d, pos);
+        break;
+      case ClientState::kSasl:
+        result_.auth_in_clear = true;
+        pos = skipToLf(d, pos, found);
+        if (found) setClientState(ClientState::kLineStart);
+        break;
+      case ClientState::kResync:
+        pos = skipToLf(d, pos, found);
+        if (found) {
+          count(Counter::kTcpResync);
+          setClientState(ClientState::kLineStart);
+        }
+        break;
+      case ClientState::kBdat:
+        pos = skipBdat(d, pos);
+        break;
+      default:
+        pos = scanBody(d, pos);
+        break;
+    }
+    if (hot_.mode_ == SmtpMode::kTls) break;
+  }
+  maybeReleaseCold();
+}
+
+// A command line from pos: complete it, act on an AUTH as soon as its mechanism ends, or keep
+// its head for the next chunk.
+size_t Session::clientLine(Bytes d, size_t pos) {
+  const uint8_t* begin = d.data() + pos;
+  const void* lf = std::memchr(begin, '\n', d.size() - pos);
+  size_t avail = lf ? static_cast<size_t>(static_cast<const uint8_t*>(lf) - begin) : d.size() - pos;
+  std::string_view frag(reinterpret_cast<const char*>(begin), avail);
+  std::string_view head = clientHead();
+  const bool truncated = has(kClientTruncated);
+
+  // A truncated head no longer joins the new bytes: judge it alone.
+  AuthLineHead auth = inspectAuthHead(head, truncated ? std::string_view{} : frag);
+  if (auth.kind == AuthLineHead::Kind::kMechOpen || auth.kind == AuthLineHead::Kind::kMechClosed)
+    result_.auth_in_clear = true;
+  if (auth.kind == AuthLineHead::Kind::kMechClosed) {
+    // Act now: what follows the mechanism is the initial response, skipped unread.
+    std::string_view mech;
+    size_t consumed = 0;
+    if (truncated || auth.mech_end <= head.size()) {
+      mech = head.substr(auth.mech_begin, auth.mech_end - auth.mech_begin);
+    } else if (auth.mech_begin >= head.size()) {
+      mech = frag.substr(auth.mech_begin - head.size(), auth.mech_end - auth.mech_begin);
+      consumed = auth.mech_end - head.size();
+    } else {
+      consumed = auth.mech_end - head.size();
+      appendClient(frag.substr(0, consumed));
+      head = clientHead();
+      mech = head.substr(std::min(auth.mech_begin, head.size()));
+    }
+    count(Counter::kSmtpCommands);
+    checkImplicitPort("client command in clear");
+    processAuth(mech);
+    clearClientLine();
+    setClientState(ClientState::kSasl);
+    return pos + consumed;
+  }
+
+  if (!lf) {
+    appendClient(frag);
+    return d.size();
+  }
+  setClientState(ClientState::kLineStart);
+  if (head.empty()) {
+    if (frag.size() > kMaxLineLength) {
+      count(Counter::kSmtpLinesOverlong);
+      processCommand(frag.substr(0, kMaxLineLength), true);
+    } else {
+      processCommand(frag, false);
+    }
+  } else {
+    appendClient(frag);
+    processCommand(clientHead(), has(kClientTruncated));
+  }
+  clearClientLine();
+  return pos + avail + 1;
+}
+
+void Session::processCommand(std::string_view line, bool truncated) {
+  SmtpCommand cmd = parseCommand(line);
+  if (cmd.verb == SmtpVerb::kNone) return;
+  count(Counter::kSmtpCommands);
+  checkImplicitPort("client command in clear");
+  switch (cmd.verb) {
+    case SmtpVerb::kHelo:
+    case SmtpVerb::kEhlo: {
+      bool ehlo = cmd.verb == SmtpVerb::kEhlo;
+      push(ehlo ? Pending::kEhlo : Pending::kHelo);
+      if (truncated) break;  // a cut name would be a wrong name
+      std::string_view name = heloName(cmd.arg);
+      ctx_.observer.onHelo(name, ehlo);
+      storeHelo(name);
+      break;
+    }
+    case SmtpVerb::kMail:
+      push(Pending::kOther);
+      result_.mail_in_clear = true;
+      if (!truncated) ctx_.observer.onMailFrom(mailFromDomain(cmd.arg));
+      checkOfferedNotUsed("MAIL in clear");
+      break;
+    case SmtpVerb::kStarttls:
+      push(Pending::kStarttls);
+      set(kStarttlsAttempted);
+      clear(kReportedInjection);
+      count(Counter::kSmtpStarttlsAttempted);
+      result_.starttls = true;
+      ctx_.observer.onStarttlsAttempt();
+      break;
+    case SmtpVerb::kAuth:
+      // Reached only when the line ended inside the mechanism ("AUTH PLAIN" LF).
+      processAuth(heloName(cmd.arg));
+      break;
+    case SmtpVerb::kData:
+      // Body mode starts now, not at the 354: a pipelined body can never pass for commands.
+      push(Pending::kData);
+      setClientState(ClientState::kBodyLineStart);
+      set(kBodyUntouched);
+      break;
+    case SmtpVerb::kBdat: {
+      push(Pending::kOther);
+      BdatArgs bdat = parseBdatArgs(cmd.arg);
+      clearClientLine();  // the line may live in scratch_, which now holds the octet count
+      if (truncated) {
+        // The size may have been cut: follow lines until the server answers the chunk.
+        setClientState(ClientState::kBody);
+        set(kClientResyncOnReply);
+      } else if (bdat.valid && bdat.size > 0) {
+        setBdatRemaining(bdat.size);
+        if (bdat.last) set(kBdatLast);
+        setClientState(ClientState::kBdat);
+      } else if (bdat.valid && bdat.last) {
+        messageEnd();
+      }
+      break;
+    }
+    default:
+      push(Pending::kOther);
+      break;
+  }
+}
+
+void Session::processAuth(std::string_view mech_text) {
+  SmtpAuthMech mech = authMechFromName(mech_text);
+  push(Pending::kAuth);
+  count(Counter::kSmtpAuth);
+  count(Counter::kSmtpAuthPlaintext);
+  count(kMechCounters[static_cast<size_t>(mech)]);
+  hot_.auth_mechs_ = static_cast<uint16_t>(hot_.auth_mechs_ | authMechBit(mech));
+  result_.auth_in_clear = true;
+  result_.auth_mech = mech;
+  ctx_.observer.onAuth({.mech = mech, .mech_name = authMechName(mech), .tls_protected = false});
+  checkOfferedNotUsed("AUTH in clear");
+}
+
+void Session::storeHelo(std::string_view name) {
+  SmtpCold* c = attachCold();
+  if (!c) return;
+  size_t n = std::min(name.size(), SmtpCold::kMaxHeloLength);
+  std::memcpy(c->helo, name.data(), n);
+  c->helo_len = static_cast<uint16_t>(n);
+}
+
+// The body ends at CRLF "." CRLF (RFC 5321 §4.1.1.4); a line starting with a dot is otherwise
+// dot-stuffed content (§4.5.2). Bare LF never ends it (§2.3.8): the SMTP smuggling fixes of 2023
+// made servers agree.
+size_t Session::scanBody(Bytes d, size_t pos) {
+  clear(kBodyUntouched);
+  ClientState s = clientState();
+  const size_t n = d.size();
+  while (pos < n) {
+    if (s == ClientState::kBody) {
+      const void* cr = std::memchr(d.data() + pos, '\r', n - pos);
+      if (!cr) {
+        pos = n;
+        break;
+      }
+      pos = static_cast<size_t>(static_cast<const uint8_t*>(cr) - d.data()) + 1;
+      s = ClientState::kBodyCr;
+      continue;
+    }
+    uint8_t c = d[pos++];
+    switch (s) {
+      case ClientState::kBodyCr:
+        s = c == '\n' ? ClientState::kBodyLineStart
+                      : (c == '\r' ? ClientState::kBodyCr : ClientState::kBody);
+        break;
+      case ClientState::kBodyLineStart:
+        s = c == '.' ? ClientState::kBodyDot
+                     : (c == '\r' ? ClientState::kBodyCr : ClientState::kBody);
+        break;
+      case ClientState::kBodyDot:
+        s = c == '\r' ? ClientState::kBodyDotCr : ClientState::kBody;
+        break;
+      case ClientState::kBodyDotCr:
+        if (c == '\n') {
+          endOfData();
+          return pos;
+        }
+        s = c == '\r' ? ClientState::kBodyCr : ClientState::kBody;
+        break;
+      default:
+        s = ClientState::kBody;
+        break;
+    }
+  }
+  setClientState(s);
+  return pos;
+}
+
+void Session::endOfData() {
+  if (has(kClientResyncOnReply)) {
+    clear(kClientResyncOnReply);
+    count(Counter::kTcpResync);
+  }
+  push(Pending::kOther);  // the server answers the whole message
+  setClientState(ClientState::kLineStart);
+  messageEnd();
+}
+
+size_t Session::skipBdat(Bytes d, size_t pos) {
+  uint64_t left = bdatRemaining();
+  size_t take = static_cast<size_t>(std::min<uint64_t>(left, d.size() - pos));
+  left -= take;
+  setBdatRemaining(left);
+  if (left == 0) {
+    setClientState(ClientState::kLineStart);
+    if (has(kBdatLast)) {
+      clear(kBdatLast);
+      messageEnd();
+    }
+  }
+  return pos + take;
+}
+
+void Session::messageEnd() {
+  if (hot_.messages_ != UINT16_MAX) ++hot_.messages_;
+  count(Counter::kSmtpMessages);
+  ctx_.observer.onMessageEnd();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Server side
+
+void Session::clearServerLine() {
+  clear(kServerTruncated);
+  if (SmtpCold* c = cold()) c->server_len = 0;
+}
+
+void Session::onServer(Bytes d) {
+  if (hot_.mode_ == SmtpMode::kTls) {
+    result_.tls_offset = 0;
+    return;
+  }
+  size_t pos = 0;
+  while (pos < d.size()) {
+    bool found = false;
+    switch (serverState()) {
+      case ServerState::kLineStart:
+      case ServerState::kLine:
+        pos = serverLine(d, pos);
+        break;
+      case ServerState::kLost:
+        pos = skipToLf(d, pos, found);
+        if (found) lostServerLine();
+        break;
+      case ServerState::kResync:
+        pos = skipToLf(d, pos, found);
+        if (found) {
+          count(Counter::kTcpResync);
+          setServerState(ServerState::kLineStart);
+        }
+        break;
+    }
+  }
+  maybeReleaseCold();
+}
+
+size_t Session::serverLine(Bytes d, size_t pos) {
+  const uint8_t* begin = d.data() + pos;
+  const void* lf = std::memchr(begin, '\n', d.size() - pos);
+  size_t avail = lf ? static_cast<size_t>(static_cast<const uint8_t*>(lf) - begin) : d.size() - pos;
+  std::string_view frag(reinterpret_cast<const char*>(begin), avail);
+  SmtpCold* c = cold();
+  const bool buffered = serverState() == ServerState::kLine && c != nullptr;
+
+  if (buffered && !has(kServerTruncated)) {
+    size_t n = std::min(kMaxLineLength - c->server_len, frag.size());
+    std::memcpy(c->server_line + c->server_len, frag.data(), n);
+    c->server_len = static_cast<uint16_t>(c->server_len + n);
+    if (n < frag.size()) {
+      set(kServerTruncated);
+      count(Counter::kSmtpLinesOverlong);
+    }
+  }
+  if (!lf) {
+    if (!buffered) {
+      c = attachCold();
+      if (!c) {
+        // Pool empty: this line is lost; the reply queue is reset when it ends.
+        setServerState(ServerState::kLost);
+        return d.size();
+      }
+      size_t n = std::min(kMaxLineLength, frag.size());
+      std::memcpy(c->server_line, frag.data(), n);
+      c->server_len = static_cast<uint16_t>(n);
+      if (n < frag.size()) {
+        set(kServerTruncated);
+        count(Counter::kSmtpLinesOverlong);
+      }
+      setServerState(ServerState::kLine);
+    }
+    return d.size();
+  }
+  setServerState(ServerState::kLineStart);
+  if (buffered) {
+    processReply({c->server_line, c->server_len}, has(kServerTruncated));
+  } else if (frag.size() > kMaxLineLength) {
+    count(Counter::kSmtpLinesOverlong);
+    processReply(frag.substr(0, kMaxLineLength), true);
+  } else {
+    processReply(frag, false);
+  }
+  clearServerLine();
+  return pos + avail + 1;
+}
+
+void Session::lostServerLine() {
+  setServerState(ServerState::kLineStart);
+  // Without the line we cannot tell which command it answered: forget them all rather than
+  // match later replies to the wrong commands. An AUTH exchange stays on: the safe side.
+  bool auth = pendingHas(Pending::kAuth);
+  std::memset(hot_.pending_, 0, kPendingSlots);
+  if (auth) push(Pending::kAuth);
+  set(kGreetingDone);
+}
+
+void Session::processReply(std::string_view line, bool truncated) {
+  SmtpReplyLine reply = parseReplyLine(line);
+  if (!reply.valid) return;  // not a reply line: nothing to match
+  checkImplicitPort(has(kGreetingDone) ? "server reply in clear" : "server greeting in clear");
+  const bool first = !has(kReplyContinues);
+  // RFC 5321 §4.1.1.1: the first line of the EHLO reply names the server, the others are
+  // keywords.
+  if (has(kGreetingDone) && front() == Pending::kEhlo && !first && reply.code / 100 == 2 &&
+      !truncated)
+    ehloLine(reply.text);
+  if (!reply.final) {
+    set(kReplyContinues);
+    return;
+  }
+  clear(kReplyContinues);
+  count(Counter::kSmtpReplies);
+  if (!has(kGreetingDone)) {
+    set(kGreetingDone);
+  } else {
+    dispatchReply(matchReply(reply.code), reply.code);
+  }
+  if (has(kClientResyncOnReply) && reply.code / 100 != 3) {
+    // The server answers only once the body it was reading is over.
+    ClientState s = clientState();
+    if (isBodyState(s)) {
+      clear(kClientResyncOnReply);
+      if (s == ClientState::kBodyLineStart) {
+        count(Counter::kTcpResync);
+        setClientState(ClientState::kLineStart);
+      } else {
+        setClientState(ClientState::kResync);
+      }
+    }
+  }
+}
+
+// The command a final reply answers. Normally the oldest pending one; after a client gap some
+// commands went unseen, so codes that answer one command only realign the queue: 220 after the
+// greeting answers STARTTLS (RFC 3207 §4), 354 DATA (RFC 5321 §4.3.2), 334 and 235 AUTH
+// (RFC 4954 §4), and a 2xx that none of those three may get answers a command we did not see.
+Pending Session::matchReply(uint16_t code) {
+  Pending only = Pending::kNone;
+  if (code == 220) only = Pending::kStarttls;
+  if (code == 354) only = Pending::kData;
+  if (code == 334 || code == 235) only = Pending::kAuth;
+  if (only != Pending::kNone && front() != only && pendingHas(only))
+    while (front() != only) pop();
+  Pending kind = front();
+  if (code / 100 == 2 && ((kind == Pending::kStarttls && code != 220) || kind == Pending::kData ||
+                          (kind == Pending::kAuth && code != 235)))
+    return Pending::kNone;
+  return kind;
+}
+
+void Session::dispatchReply(Pending kind, uint16_t code) {
+  const unsigned cls = code / 100u;
+  switch (kind) {
+    case Pending::kEhlo:
+      pop();
+      // RFC 8314 §3.3 and RFC 6409: a submission server should offer STARTTLS.
+      if (cls == 2 && ctx_.port_class == PortClass::kSubmission && !has(kStarttlsOffered) &&
+          !has(kReportedNotOffered)) {
+        set(kReportedNotOffered);
+        anomaly(SmtpAnomaly::kStarttlsNotOffered, "EHLO reply without STARTTLS");
+      }
+      break;
+    case Pending::kStarttls: {
+      pop();
+      SmtpStarttlsResult res = SmtpStarttlsResult::kOther;
+      if (code == 220) {
+        res = SmtpStarttlsResult::kAccepted;
+        count(Counter::kSmtpStarttlsAccepted);
+        hot_.mode_ = SmtpMode::kTlsPending;
+        // RFC 3207 §4.2: commands injected behind STARTTLS are discarded (or answered inside
+        // TLS): none of them will get a cleartext reply.
+        std::memset(hot_.pending_, 0, kPendingSlots);
+      } else if (cls == 4 || cls == 5) {
+        res = SmtpStarttlsResult::kRefused;
+        count(Counter::kSmtpStarttlsRefused);
+      }
+      hot_.flags_ = (hot_.flags_ & ~kStarttlsResultMask) |
+                    (static_cast<uint32_t>(res) << kStarttlsResultShift);
+      ctx_.observer.onStarttlsResult(code);
+      break;
+    }
+    case Pending::kAuth:
+      if (cls == 3) break;  // 334: the exchange goes on (RFC 4954 §4)
+      pop();
+      if (cls == 2) count(Counter::kSmtpAuthSuccess);
+      if (cls == 4 || cls == 5) count(Counter::kSmtpAuthFailure);
+      ctx_.observer.onAuthResult(code, cls == 2);
+      break;
+    case Pending::kData:
+      pop();
+      // DATA refused before any body byte: the client goes on with commands.
+      if (code != 354 && has(kBodyUntouched) && clientState() == ClientState::kBodyLineStart)
+        setClientState(ClientState::kLineStart);
+      clear(kBodyUntouched);
+      break;
+    case Pending::kHelo:
+    case Pending::kOther:
+      pop();
+      break;
+    case Pending::kNone:
+      break;
+  }
+}
+
+void Session::ehloLine(std::string_view text) {
+  std::string_view keyword = ehloKeyword(text);
+  if (keyword.empty()) return;
+  SmtpExtension ext = extensionFromKeyword(keyword);
+  hot_.extensions_ = static_cast<uint16_t>(hot_.extensions_ | extensionBit(ext));
+  if (ext == SmtpExtension::kStarttls && !has(kStarttlsOffered)) {
+    set(kStarttlsOffered);
+    count(Counter::kSmtpStarttlsOffered);
+  }
+  if (isMaskedStarttls(keyword) && !has(kReportedMasked)) {
+    set(kReportedMasked);
+    anomaly(SmtpAnomaly::kStarttlsMasked, keyword);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Events
+
+void Session::anomaly(SmtpAnomaly a, std::string_view detail) {
+  count(kAnomalyCounters[static_cast<size_t>(a)]);
+  result_.anomalies = static_cast<uint8_t>(result_.anomalies | (1u << static_cast<unsigned>(a)));
+  ctx_.observer.onAnomaly(a, detail);
+}
+
+void Session::checkImplicitPort(std::string_view detail) {
+  if (ctx_.port_class != PortClass::kImplicitTls || has(kReportedImplicit)) return;
+  set(kReportedImplicit);
+  anomaly(SmtpAnomaly::kPlaintextOnImplicitTlsPort, detail);
+}
+
+void Session::checkOfferedNotUsed(std::string_view detail) {
+  if (!has(kStarttlsOffered) || has(kStarttlsAttempted) || has(kReportedNotUsed)) return;
+  set(kReportedNotUsed);
+  anomaly(SmtpAnomaly::kStarttlsOfferedNotUsed, detail);
+}
+
+void Session::beginTls(Direction dir, uint32_t offset, SmtpTlsKind kind) {
+  hot_.mode_ = SmtpMode::kTls;
+  if (kind == SmtpTlsKind::kImplicit) {
+    set(kTlsImplicit);
+    count(Counter::kSmtpTlsImplicit);
+  } else {
+    set(kTlsAfterStarttls);
+  }
+  // Line heads are of no use any more; the HELO name stays for the flow event.
+  clearClientLine();
+  clearServerLine();
+  setClientState(ClientState::kLineStart);
+  setServerState(ServerState::kLineStart);
+  result_.tls_offset = offset;
+  ctx_.observer.onTlsBegin(dir, offset, kind);
+}
+
+void Session::onGap(Direction dir) {
+  if (hot_.mode_ == SmtpMode::kTls) return;
+  if (dir == Direction::kClientToServer) {
+    set(kClientSeen);
+    if (hot_.mode_ == SmtpMode::kTlsPending) {
+      // The lost bytes followed a 220 to STARTTLS: most likely the ClientHello.
+      beginTls(dir, 0, SmtpTlsKind::kStarttls);
+      maybeReleaseCold();
+      return;
+    }
+    clearClientLine();
+    ClientState s = clientState();
+    if (isBodyState(s)) {
+      // The lone dot (or the chunk end) may have been lost: follow body lines until the server
+      // answers the message.
+      clear(kBdatLast | kBodyUntouched);
+      setClientState(ClientState::kBody);
+      set(kClientResyncOnReply);
+    } else {
+      setClientState(ClientState::kResync);
+    }
+  } else {
+    clearServerLine();
+    clear(kReplyContinues);
+    setServerState(ServerState::kResync);
+    // Replies were lost with the bytes: match none of the older commands.
+    bool auth = pendingHas(Pending::kAuth);
+    std::memset(hot_.pending_, 0, kPendingSlots);
+    if (auth) push(Pending::kAuth);
+    set(kGreetingDone);
+  }
+  maybeReleaseCold();
+}
+
+}  // namespace
+
+std::string_view anomalyName(SmtpAnomaly a) {
+  size_t i = static_cast<size_t>(a);
+  return i < std::size(kAnomalyNames) ? kAnomalyNames[i] : std::string_view{};
+}
+
+void smtpOnData(SmtpHot& hot, SmtpContext& ctx, Direction dir, Bytes data,
+                SmtpChunkResult& result) {
+  result = SmtpChunkResult{};
+  Session s(hot, ctx, result);
+  if (dir == Direction::kClientToServer) {
+    s.onClient(data);
+  } else {
+    s.onServer(data);
+  }
+}
+
+void smtpOnGap(SmtpHot& hot, SmtpContext& ctx, Direction dir) {
+  SmtpChunkResult unused;
+  Session s(hot, ctx, unused);
+  s.onGap(dir);
+}
+
+void smtpRelease(SmtpHot& hot, ObjectPool<SmtpCold>& pool) {
+  if (hot.cold_ref_ == 0) return;
+  pool.release(hot.cold_ref_ - 1);
+  hot.cold_ref_ = 0;
+}
+
+SmtpSummary smtpSummary(const SmtpHot& hot, const ObjectPool<SmtpCold>& pool) {
+  SmtpSummary s;
+  if (hot.cold_ref_ != 0) {
+    const SmtpCold& c = pool.get(hot.cold_ref_ - 1);
+    s.helo = {c.helo, c.helo_len};
+  }
+  const uint32_t f = hot.flags_;
+  s.extensions = hot.extensions_;
+  s.starttls_offered = (f & kStarttlsOffered) != 0;
+  s.starttls_attempted = (f & kStarttlsAttempted) != 0;
+  s.starttls_result =
+      static_cast<SmtpStarttlsResult>((f & kStarttlsResultMask) >> kStarttlsResultShift);
+  s.plaintext_after_starttls = (f & kPlaintextAfterTls) != 0;
+  s.tls = (f & kTlsImplicit)        ? SmtpTlsKind::kImplicit
+          : (f & kTlsAfterStarttls) ? SmtpTlsKind::kStarttls
+                                    : SmtpTlsKind::kNone;
+  s.auth_mechs = hot.auth_mechs_;
+  s.messages = hot.messages_;
+  s.mode = hot.mode_;
+  return s;
+}
+
+}  // namespace smtpguard
