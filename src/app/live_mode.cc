@@ -156,7 +156,11 @@ int runLive(const Options& opts) {
     if (clock.nowNs() >= deadline) g_stop.store(true);
   }
   rte_eal_mp_wait_lcore();
-  rt.drainEvents();
+  // Workers have stopped: their flows end here (reason "shutdown"), on the main lcore.
+  for (uint16_t q = 0; q < queues; ++q) {
+    rt.worker(q).finish(clock.nowNs());
+    rt.drainEvents();
+  }
   double elapsed =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   rt.report(elapsed);

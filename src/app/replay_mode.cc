@@ -107,6 +107,8 @@ int runReplay(const Options& opts) {
     if (n == kReplayBurst) flush();
   }
   if (n > 0) flush();
+  // End of file ends every flow still open, so each gets its smtp_flow event.
+  worker.finish(last_ts);
   if (!reader.error().empty()) {
     std::fprintf(stderr, "smtpguard: %s (stopped there; counters cover what was read)\n",
                  reader.error().c_str());

@@ -4,13 +4,18 @@
 #include <rte_mbuf_dyn.h>
 #include <rte_prefetch.h>
 
+#include <algorithm>
+
 #include "packet/packet_parser.h"
+#include "tls/tls_fingerprint.h"
 
 namespace smtpguard {
 namespace {
 
 // Far enough ahead that the header line arrives before we need it, near enough to stay in L1.
 constexpr uint16_t kPrefetchAhead = 4;
+// Flows examined for expiry per burst: bounded work, amortised over traffic.
+constexpr uint32_t kExpiryWorkPerBurst = 32;
 
 Counter malformedCounter(ParseResult r) {
   switch (r) {
@@ -36,21 +41,135 @@ Counter malformedCounter(ParseResult r) {
   return Counter::kMalformedEthernet;
 }
 
+Direction engineDir(FlowDir d) {
+  return d == FlowDir::kToServer ? Direction::kClientToServer : Direction::kServerToClient;
+}
+
+const char* tlsKindName(SmtpTlsKind k) {
+  switch (k) {
+    case SmtpTlsKind::kStarttls:
+      return "starttls";
+    case SmtpTlsKind::kImplicit:
+      return "implicit";
+    case SmtpTlsKind::kNone:
+      break;
+  }
+  return "none";
+}
+
+const char* starttlsResultName(SmtpStarttlsResult r) {
+  switch (r) {
+    case SmtpStarttlsResult::kAccepted:
+      return "accepted";
+    case SmtpStarttlsResult::kRefused:
+      return "refused";
+    case SmtpStarttlsResult::kOther:
+      return "other";
+    case SmtpStarttlsResult::kNone:
+      break;
+  }
+  return "none";
+}
+
+// "TLS 1.3" for known versions, "0x7f1c" otherwise (drafts, GREASE, garbage).
+std::string_view tlsVersionName(uint16_t v, char (&buf)[8]) {
+  switch (v) {
+    case 0x0300:
+      return "SSLv3";
+    case 0x0301:
+      return "TLS 1.0";
+    case 0x0302:
+      return "TLS 1.1";
+    case 0x0303:
+      return "TLS 1.2";
+    case 0x0304:
+      return "TLS 1.3";
+    default:
+      break;
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  buf[0] = '0';
+  buf[1] = 'x';
+  for (int i = 0; i < 4; ++i) buf[2 + i] = kHex[(v >> (12 - 4 * i)) & 15];
+  return {buf, 6};
+}
+
 }  // namespace
 
-Worker::Worker(const WorkerConfig& config, const PortMap& ports) : config_(config), ports_(ports) {}
+Worker::Worker(const WorkerConfig& config, const PortMap& ports)
+    : config_(config),
+      ports_(ports),
+      // Out-of-order buffers use 16-bit handles; lines and HELO names are kept for most
+      // SMTP flows; TLS state for every TLS flow; hello buffers only while one is split.
+      ooo_pool_(std::clamp<uint32_t>(config.flow_capacity / 8, 64, 65534)),
+      smtp_pool_(std::max<uint32_t>(config.flow_capacity / 4, 256)),
+      tls_pool_(std::max<uint32_t>(config.flow_capacity / 2, 256)),
+      client_hello_pool_(std::clamp<uint32_t>(config.flow_capacity / 64, 16, 1024)),
+      server_hello_pool_(std::clamp<uint32_t>(config.flow_capacity / 64, 16, 1024)),
+      flows_(FlowTableConfig{.capacity = config.flow_capacity,
+                             .timeouts = config.timeouts,
+                             .table_id = config.lcore},
+             ooo_pool_, counters_),
+      client_hellos_(client_hello_pool_, counters_),
+      server_hellos_(server_hello_pool_, counters_),
+      events_(config.events, counters_, config.lcore),
+      session_events_(*this),
+      client_hello_(std::make_unique<ClientHelloInfo>()),
+      server_hello_(std::make_unique<ServerHelloInfo>()) {}
 
 Worker::~Worker() = default;
 
+EventEndpoints Worker::endpoints(const Flow& f) const {
+  return {f.clientAddr(), f.serverAddr(), f.clientPort(), f.server_port};
+}
+
+// --- SMTP engine events ---------------------------------------------------------------------
+
+void Worker::SessionEvents::onStarttlsResult(uint16_t code) {
+  const char* result = code == 220 ? "accepted" : (code >= 400 && code < 600 ? "refused" : "other");
+  w_.events_.emit(EventType::kSmtpStarttls, ts_ns_, w_.flows_.flowId(*flow_), w_.endpoints(*flow_),
+                  [&](JsonBuilder& b) {
+                    b.beginObject("smtp").beginObject("starttls");
+                    b.str("result", result).num("reply_code", code);
+                    b.endObject().endObject();
+                  });
+}
+
+void Worker::SessionEvents::onAuth(const SmtpAuthEvent& auth) {
+  // Only the mechanism's canonical name and whether TLS protected it: never a byte of the
+  // credential (the engine does not hand one over).
+  w_.events_.emit(EventType::kSmtpAuth, ts_ns_, w_.flows_.flowId(*flow_), w_.endpoints(*flow_),
+                  [&](JsonBuilder& b) {
+                    b.beginObject("smtp").beginObject("auth");
+                    b.str("mechanism", auth.mech_name).boolean("tls", auth.tls_protected);
+                    b.endObject().endObject();
+                  });
+}
+
+void Worker::SessionEvents::onAnomaly(SmtpAnomaly anomaly, std::string_view detail) {
+  w_.events_.emit(EventType::kSmtpAnomaly, ts_ns_, w_.flows_.flowId(*flow_), w_.endpoints(*flow_),
+                  [&](JsonBuilder& b) {
+                    b.beginObject("smtp").beginObject("anomaly");
+                    b.str("name", anomalyName(anomaly)).str("detail", detail);
+                    b.endObject().endObject();
+                  });
+}
+
+void Worker::SessionEvents::onTlsBegin(Direction, uint32_t, SmtpTlsKind kind) {
+  tls_kind_ = kind;
+}
+
+// --- per packet -------------------------------------------------------------------------------
+
 inline Worker::Verdict Worker::handlePacket(rte_mbuf* m, uint64_t now_ns) {
-  (void)now_ns;
   if (!rte_pktmbuf_is_contiguous(m) && rte_pktmbuf_linearize(m) != 0) {
     // Chained mbufs too long for one segment: headers cannot be read in place. Fail open.
     counters_.inc(Counter::kPacketsNonlinear);
     return Verdict::kForward;
   }
+  const uint8_t* frame = rte_pktmbuf_mtod(m, const uint8_t*);
   PacketInfo info;
-  ParseResult r = parsePacket(Bytes(rte_pktmbuf_mtod(m, const uint8_t*), m->data_len), info);
+  ParseResult r = parsePacket(Bytes(frame, m->data_len), info);
   if (isMalformed(r)) {
     // Fail open: counted by reason only (not as vlan/ipv4/tcp), forwarded untouched.
     counters_.inc(Counter::kPacketsMalformed);
@@ -71,13 +190,179 @@ inline Worker::Verdict Worker::handlePacket(rte_mbuf* m, uint64_t now_ns) {
     return Verdict::kForward;
   }
   counters_.inc(Counter::kPacketsTcp);
-  PortClass cls = ports_.classOf(info.dst_port);
-  if (cls == PortClass::kNone && ports_.classOf(info.src_port) == PortClass::kNone) {
+  if (ports_.classOf(info.dst_port) == PortClass::kNone &&
+      ports_.classOf(info.src_port) == PortClass::kNone) {
     return Verdict::kForward;  // the shortest pass-through: not an SMTP port either way
   }
   counters_.inc(Counter::kPacketsSmtpPort);
+  // A first fragment's payload is cut short; reassembling IP is not ours to do.
+  if (info.fragment) return Verdict::kForward;
+  return handleSmtpPort(frame, info, now_ns);
+}
+
+Worker::Verdict Worker::handleSmtpPort(const uint8_t* frame, const PacketInfo& info,
+                                       uint64_t now_ns) {
+  auto on_end = [this, now_ns](Flow& f, EndReason reason) { onFlowEnd(f, reason, now_ns); };
+  auto is_server_port = [this](uint16_t p) { return ports_.classOf(p) != PortClass::kNone; };
+  auto found = flows_.lookupOrCreate(info, now_ns, is_server_port, on_end);
+  if (found.entry == nullptr) return Verdict::kForward;  // a RST for no flow we know
+  Flow& f = *found.entry;
+  const FlowDir dir = found.dir;
+  f.streamOf(dir).onSegment(
+      TcpSegment{info.seq, info.tcp_flags, Bytes(frame + info.payload_offset, info.payload_len)},
+      ooo_pool_, counters_, [&](Bytes data) { deliver(f, dir, data, now_ns); },
+      [&](uint32_t) { gap(f, dir); });
   return Verdict::kForward;
 }
+
+void Worker::deliver(Flow& f, FlowDir dir, Bytes data, uint64_t now_ns) {
+  if (f.app_ref != 0) {
+    feedTls(f, dir, data, now_ns);
+    return;
+  }
+  SmtpContext ctx{counters_, smtp_pool_, session_events_, portClassOf(f)};
+  session_events_.bind(f, now_ns);
+  SmtpChunkResult result;
+  smtpOnData(f.app.smtp, ctx, engineDir(dir), data, result);
+  if (result.tls_offset != SmtpChunkResult::kNoTls && result.tls_offset <= data.size() &&
+      attachTls(f, session_events_.tlsKind())) {
+    feedTls(f, dir, data.subspan(result.tls_offset), now_ns);
+  }
+}
+
+void Worker::gap(Flow& f, FlowDir dir) {
+  if (f.app_ref != 0) {
+    // Bytes of a hello under way are lost: it can never be parsed.
+    TlsAttachment& t = tls_pool_.get(f.app_ref - 1);
+    if (dir == FlowDir::kToServer) {
+      client_hellos_.abandon(t.client);
+    } else {
+      server_hellos_.abandon(t.server);
+    }
+    return;
+  }
+  SmtpContext ctx{counters_, smtp_pool_, session_events_, portClassOf(f)};
+  smtpOnGap(f.app.smtp, ctx, engineDir(dir));
+}
+
+bool Worker::attachTls(Flow& f, SmtpTlsKind kind) {
+  PoolHandle h = tls_pool_.acquire();
+  if (h == kNoHandle) {
+    // The flow goes on uninspected: the SMTP engine ignores TLS bytes.
+    counters_.inc(Counter::kPoolExhausted);
+    return false;
+  }
+  tls_pool_.get(h).kind = kind;
+  f.app_ref = h + 1;
+  return true;
+}
+
+void Worker::feedTls(Flow& f, FlowDir dir, Bytes data, uint64_t now_ns) {
+  if (data.empty()) return;
+  TlsAttachment& t = tls_pool_.get(f.app_ref - 1);
+  if (dir == FlowDir::kToServer) {
+    if (client_hellos_.feed(t.client, data, *client_hello_) == HelloResult::kParsed) {
+      emitClientHello(f, t.kind, now_ns);
+    }
+    return;
+  }
+  if (server_hellos_.feed(t.server, data, *server_hello_) == HelloResult::kParsed) {
+    Ja3s ja3s;
+    t.server_hello = true;
+    t.server_version = server_hello_->negotiated_version;
+    t.cipher_suite = server_hello_->cipher_suite;
+    if (computeJa3s(*server_hello_, digests_, ja3s)) {
+      std::copy(ja3s.md5_hex.begin(), ja3s.md5_hex.end(), t.ja3s.begin());
+    }
+  }
+}
+
+void Worker::emitClientHello(const Flow& f, SmtpTlsKind kind, uint64_t now_ns) {
+  if (!events_.enabled()) return;
+  const ClientHelloInfo& h = *client_hello_;
+  ClientFingerprints fp;
+  if (!fingerprintClientHello(h, digests_, fp)) return;
+  char vbuf[8];
+  events_.emit(
+      EventType::kTlsClientHello, now_ns, flows_.flowId(f), endpoints(f), [&](JsonBuilder& b) {
+        b.beginObject("tls");
+        b.str("from", tlsKindName(kind));
+        b.str("version", tlsVersionName(h.highestSupportedVersion(), vbuf));
+        if (h.has_server_name && h.server_name_length > 0) b.str("sni", h.serverName());
+        b.strArray("alpn", h.alpn_count, [&](size_t i) {
+          return std::string_view(h.alpn_bytes.data() + h.alpn_offset[i], h.alpn_length[i]);
+        });
+        b.str("ja4", fp.ja4.view());
+        b.beginObject("ja3").str("hash", fp.ja3.hash()).str("string", fp.ja3.string());
+        b.endObject().endObject();
+      });
+}
+
+void Worker::onFlowEnd(Flow& f, EndReason reason, uint64_t now_ns) {
+  // Data still held behind a hole is delivered now (with its gaps), so the engines see every
+  // byte the flow carried before the summary is taken.
+  for (FlowDir d : {FlowDir::kToServer, FlowDir::kToClient}) {
+    f.streamOf(d).flush(
+        ooo_pool_, [&](Bytes data) { deliver(f, d, data, now_ns); }, [&](uint32_t) { gap(f, d); });
+  }
+  const SmtpSummary s = smtpSummary(f.app.smtp, smtp_pool_);
+  TlsAttachment* tls = f.app_ref != 0 ? &tls_pool_.get(f.app_ref - 1) : nullptr;
+  if (events_.enabled()) {
+    const uint64_t duration_ns = now_ns > f.created_ns ? now_ns - f.created_ns : 0;
+    char vbuf[8];
+    events_.emit(EventType::kSmtpFlow, now_ns, flows_.flowId(f), endpoints(f), [&](JsonBuilder& b) {
+      b.beginObject("smtp");
+      if (!s.helo.empty()) b.str("helo", s.helo);
+      uint16_t ext_bits[16];
+      size_t n_ext = 0;
+      for (unsigned i = 0; i < 16; ++i)
+        if (s.extensions & (1u << i)) ext_bits[n_ext++] = static_cast<uint16_t>(i);
+      b.strArray("extensions", n_ext,
+                 [&](size_t i) { return extensionName(static_cast<SmtpExtension>(ext_bits[i])); });
+      b.beginObject("starttls")
+          .boolean("offered", s.starttls_offered)
+          .boolean("attempted", s.starttls_attempted)
+          .str("result", starttlsResultName(s.starttls_result))
+          .endObject();
+      uint16_t mech_bits[16];
+      size_t n_mech = 0;
+      for (unsigned i = 1; i < 16; ++i)
+        if (s.auth_mechs & (1u << i)) mech_bits[n_mech++] = static_cast<uint16_t>(i);
+      b.strArray("auth_mechanisms", n_mech,
+                 [&](size_t i) { return authMechName(static_cast<SmtpAuthMech>(mech_bits[i])); });
+      b.str("tls", tlsKindName(s.tls)).num("messages", s.messages);
+      b.endObject();
+      if (tls != nullptr && tls->server_hello) {
+        b.beginObject("tls")
+            .str("version", tlsVersionName(tls->server_version, vbuf))
+            .num("cipher_suite", tls->cipher_suite)
+            .str("ja3s", std::string_view(tls->ja3s.data(), tls->ja3s.size()))
+            .endObject();
+      }
+      b.beginObject("flow")
+          .num("bytes_toserver", f.bytesOf(FlowDir::kToServer))
+          .num("bytes_toclient", f.bytesOf(FlowDir::kToClient))
+          .num("age", duration_ns / 1000000000u)
+          .num("duration_ms", duration_ns / 1000000u)
+          .boolean("midstream", f.midstream())
+          .str("reason", endReasonName(reason))
+          .endObject();
+    });
+  }
+  smtpRelease(f.app.smtp, smtp_pool_);
+  if (tls != nullptr) {
+    client_hellos_.abandon(tls->client);
+    server_hellos_.abandon(tls->server);
+    tls_pool_.release(f.app_ref - 1);
+    f.app_ref = 0;
+  }
+}
+
+void Worker::finish(uint64_t now_ns) {
+  flows_.drain([this, now_ns](Flow& f, EndReason reason) { onFlowEnd(f, reason, now_ns); });
+}
+
+// --- per burst --------------------------------------------------------------------------------
 
 inline uint64_t Worker::packetTime(const rte_mbuf* m, uint64_t burst_ns) const {
   return (m->ol_flags & config_.timestamp_flag) != 0
@@ -91,9 +376,14 @@ uint16_t Worker::processBurst(rte_mbuf** pkts, uint16_t n, uint64_t now_ns, rte_
   (void)inject_cap;
   n_inject = 0;
   if (n > kMaxBurst) n = kMaxBurst;
+  if (n == 0) return 0;
   rte_mbuf* drop[kMaxBurst];
   uint16_t n_fwd = 0, n_drop = 0;
   counters_.inc(Counter::kPacketsRx, n);
+  // Replay's clock is its packets: expiry follows the burst's first packet time.
+  const uint64_t burst_ns = packetTime(pkts[0], now_ns);
+  flows_.expire(burst_ns, kExpiryWorkPerBurst,
+                [this, burst_ns](Flow& f, EndReason reason) { onFlowEnd(f, reason, burst_ns); });
 
   // Sort the burst into verdict arrays, prefetching kPrefetchAhead packets ahead; forwarded
   // packets are compacted in place (n_fwd <= i always), dropped ones freed in one call.

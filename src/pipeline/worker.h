@@ -4,9 +4,18 @@
 // locks, logs or makes a syscall on the per-packet path (docs/architecture.md).
 
 #include <cstdint>
+#include <memory>
 
+#include "flow/flow_table.h"
+#include "flow/tcp_stream.h"
+#include "pipeline/event_emitter.h"
+#include "pipeline/flow_app.h"
 #include "pipeline/port_map.h"
+#include "smtp/smtp_session.h"
 #include "stats/counter_block.h"
+#include "tls/client_hello.h"
+#include "tls/digest.h"
+#include "tls/tls_reassembly.h"
 
 struct rte_mbuf;
 struct rte_ring;
@@ -18,6 +27,7 @@ inline constexpr uint16_t kMaxBurst = 64;
 
 struct WorkerConfig {
   uint32_t flow_capacity = 65536;
+  FlowTimeouts timeouts{};
   // Offset and flag of the mbuf rx-timestamp dynamic field; a packet carrying the flag uses
   // its own time (replay, NIC timestamps), any other the burst's time.
   int timestamp_offset = -1;
@@ -28,28 +38,82 @@ struct WorkerConfig {
 
 class Worker {
  public:
+  // Control plane: allocates every table and pool (sized from config) up front.
   Worker(const WorkerConfig& config, const PortMap& ports);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
   // Decides a burst of at most kMaxBurst packets. Packets to forward are compacted, in arrival
-  // order, at the front of pkts and their number returned; dropped packets are freed. Generated
-  // packets (TCP RSTs) are written to inject[0..n_inject), up to inject_cap.
+  // order, at the front of pkts and their number returned; dropped packets are freed.
+  // Generated packets (TCP RSTs) are written to inject[0..n_inject), up to inject_cap.
   uint16_t processBurst(rte_mbuf** pkts, uint16_t n, uint64_t now_ns, rte_mbuf** inject,
                         uint16_t inject_cap, uint16_t& n_inject);
+
+  // Ends every flow (end reason "shutdown"), so each gets its smtp_flow event. Replay calls it
+  // at end of file, the live modes when stopping.
+  void finish(uint64_t now_ns);
 
   CounterBlock& counters() { return counters_; }
   const CounterBlock& counters() const { return counters_; }
 
  private:
   enum class Verdict : uint8_t { kForward, kDrop };
+
+  // The SMTP engine's rare events become event records for the flow being fed.
+  class SessionEvents final : public SmtpObserver {
+   public:
+    explicit SessionEvents(Worker& w) : w_(w) {}
+    void bind(Flow& flow, uint64_t ts_ns) {
+      flow_ = &flow;
+      ts_ns_ = ts_ns;
+      tls_kind_ = SmtpTlsKind::kNone;
+    }
+    SmtpTlsKind tlsKind() const { return tls_kind_; }
+
+    void onStarttlsResult(uint16_t code) override;
+    void onAuth(const SmtpAuthEvent& auth) override;
+    void onAnomaly(SmtpAnomaly anomaly, std::string_view detail) override;
+    void onTlsBegin(Direction dir, uint32_t offset, SmtpTlsKind kind) override;
+
+   private:
+    Worker& w_;
+    Flow* flow_ = nullptr;
+    uint64_t ts_ns_ = 0;
+    SmtpTlsKind tls_kind_ = SmtpTlsKind::kNone;
+  };
+
   Verdict handlePacket(rte_mbuf* m, uint64_t now_ns);
+  Verdict handleSmtpPort(const uint8_t* frame, const PacketInfo& info, uint64_t now_ns);
   uint64_t packetTime(const rte_mbuf* m, uint64_t burst_ns) const;
+
+  // In-order payload of one direction of a flow, from TCP reassembly.
+  void deliver(Flow& f, FlowDir dir, Bytes data, uint64_t now_ns);
+  void gap(Flow& f, FlowDir dir);
+  void feedTls(Flow& f, FlowDir dir, Bytes data, uint64_t now_ns);
+  bool attachTls(Flow& f, SmtpTlsKind kind);
+  void onFlowEnd(Flow& f, EndReason reason, uint64_t now_ns);
+  void emitClientHello(const Flow& f, SmtpTlsKind kind, uint64_t now_ns);
+  EventEndpoints endpoints(const Flow& f) const;
+  PortClass portClassOf(const Flow& f) const { return ports_.classOf(f.server_port); }
 
   WorkerConfig config_;
   const PortMap& ports_;
   CounterBlock counters_;
+  ObjectPool<OooBuffer> ooo_pool_;
+  ObjectPool<SmtpCold> smtp_pool_;
+  ObjectPool<TlsAttachment> tls_pool_;
+  ObjectPool<ClientHelloBuffer> client_hello_pool_;
+  ObjectPool<ServerHelloBuffer> server_hello_pool_;
+  FlowTable<FlowApp> flows_;
+  ClientHelloAssembler client_hellos_;
+  ServerHelloAssembler server_hellos_;
+  DigestContext digests_;
+  EventEmitter events_;
+  SessionEvents session_events_;
+  // Scratch for the hello being finished (large: kept off the stack).
+  std::unique_ptr<ClientHelloInfo> client_hello_;
+  std::unique_ptr<ServerHelloInfo> server_hello_;
 };
 
 }  // namespace smtpguard
