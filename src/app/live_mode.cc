@@ -53,20 +53,22 @@ void transmit(Worker& w, uint16_t port, uint16_t queue, rte_mbuf** pkts, uint16_
 uint16_t pollOnce(WorkerTask& task) {
   Worker& w = *task.worker;
   rte_mbuf* pkts[kRxBurst];
-  rte_mbuf* inject[kRxBurst];
+  BurstInjections inject;
   uint16_t seen = 0;
   for (const Lane& lane : task.lanes) {
     uint16_t n = rte_eth_rx_burst(lane.rx_port, lane.queue, pkts, kRxBurst);
     if (n == 0) continue;
     seen = static_cast<uint16_t>(seen + n);
-    uint16_t n_inject = 0;
-    uint16_t fwd = w.processBurst(pkts, n, task.clock->nowNs(), inject, kRxBurst, n_inject);
+    uint16_t fwd = w.processBurst(pkts, n, task.clock->nowNs(), inject);
     if (task.forward) {
       transmit(w, lane.tx_port, lane.queue, pkts, fwd);
-      transmit(w, lane.tx_port, lane.queue, inject, n_inject);
+      transmit(w, lane.tx_port, lane.queue, inject.onward, inject.n_onward);
+      transmit(w, lane.rx_port, lane.queue, inject.back, inject.n_back);
     } else {
+      // Monitor mode observes: nothing leaves, generated packets included.
       rte_pktmbuf_free_bulk(pkts, fwd);
-      rte_pktmbuf_free_bulk(inject, n_inject);
+      rte_pktmbuf_free_bulk(inject.onward, inject.n_onward);
+      rte_pktmbuf_free_bulk(inject.back, inject.n_back);
     }
   }
   return seen;
@@ -119,7 +121,7 @@ int runLive(const Options& opts) {
   }
   uint16_t queues = inline_mode ? std::min(info_a.queues, info_b.queues) : info_a.queues;
   Runtime rt(opts);
-  if (!rt.setup(queues, error)) {
+  if (!rt.setup(queues, pool, error)) {
     std::fprintf(stderr, "smtpguard: %s\n", error.c_str());
     return 1;
   }

@@ -48,16 +48,16 @@ int runReplay(const Options& opts) {
     std::fprintf(stderr, "smtpguard: %s\n", writer.error().c_str());
     return 1;
   }
-  Runtime rt(opts);
-  std::string error;
-  if (!rt.setup(1, error)) {
-    std::fprintf(stderr, "smtpguard: %s\n", error.c_str());
-    return 1;
-  }
   rte_mempool* pool = rte_pktmbuf_pool_create("sg_replay", kReplayPoolSize, 0, 0, kReplayDataRoom,
                                               static_cast<int>(rte_socket_id()));
   if (pool == nullptr) {
     std::fprintf(stderr, "smtpguard: cannot create the replay mbuf pool (out of memory?)\n");
+    return 1;
+  }
+  Runtime rt(opts);
+  std::string error;
+  if (!rt.setup(1, pool, error)) {
+    std::fprintf(stderr, "smtpguard: %s\n", error.c_str());
     return 1;
   }
   Worker& worker = rt.worker(0);
@@ -67,15 +67,17 @@ int runReplay(const Options& opts) {
 
   auto started = std::chrono::steady_clock::now();
   rte_mbuf* burst[kReplayBurst];
-  rte_mbuf* inject[kReplayBurst];
+  BurstInjections inject;
   uint16_t n = 0;
   uint64_t last_ts = 0;
   uint64_t oversize = 0;
   auto flush = [&]() {
-    uint16_t n_inject = 0;
-    uint16_t fwd = worker.processBurst(burst, n, last_ts, inject, kReplayBurst, n_inject);
+    uint16_t fwd = worker.processBurst(burst, n, last_ts, inject);
+    // --write holds what would leave the appliance, both ports together: the forwarded
+    // packets, then RSTs toward receivers, then RSTs back toward senders.
     emit(writer, worker, burst, fwd, ts_off, ts_flag, last_ts);
-    emit(writer, worker, inject, n_inject, ts_off, ts_flag, last_ts);
+    emit(writer, worker, inject.onward, inject.n_onward, ts_off, ts_flag, last_ts);
+    emit(writer, worker, inject.back, inject.n_back, ts_off, ts_flag, last_ts);
     rt.drainEvents();
     n = 0;
   };

@@ -99,7 +99,7 @@ Runtime::~Runtime() {
   for (rte_ring* r : rings_) rte_ring_free(r);
 }
 
-bool Runtime::setup(unsigned n_workers, std::string& error) {
+bool Runtime::setup(unsigned n_workers, rte_mempool* inject_pool, std::string& error) {
   if (!events_.open(opts_.events, error)) return false;
   if (!registerTimestampField(ts_offset_, ts_flag_, error)) return false;
   for (unsigned w = 0; w < n_workers; ++w) {
@@ -117,6 +117,7 @@ bool Runtime::setup(unsigned n_workers, std::string& error) {
     wc.timestamp_offset = ts_offset_;
     wc.timestamp_flag = ts_flag_;
     wc.events = ring;
+    wc.inject_pool = inject_pool;
     wc.lcore = static_cast<uint8_t>(w);
     workers_.push_back(std::make_unique<Worker>(wc, ports_));
   }

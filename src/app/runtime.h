@@ -39,7 +39,8 @@ class Runtime {
 
   // Opens outputs, registers the timestamp field, creates `n` workers with their event
   // rings. Workers are created on the main lcore's socket; they run wherever launched.
-  bool setup(unsigned n_workers, std::string& error);
+  // `inject_pool` provides the mbufs of generated packets (RSTs).
+  bool setup(unsigned n_workers, rte_mempool* inject_pool, std::string& error);
 
   Worker& worker(size_t i) { return *workers_[i]; }
   size_t workerCount() const { return workers_.size(); }

@@ -358,6 +358,31 @@ void Worker::onFlowEnd(Flow& f, EndReason reason, uint64_t now_ns) {
   }
 }
 
+void Worker::injectReset(Bytes frame, const PacketInfo& info, ResetTarget target, uint64_t ts_ns) {
+  const bool back = target == ResetTarget::kSender;
+  uint16_t& count = back ? inject_->n_back : inject_->n_onward;
+  if (config_.inject_pool == nullptr || count >= 2 * kMaxBurst) return;
+  rte_mbuf* m = rte_pktmbuf_alloc(config_.inject_pool);
+  if (m == nullptr) {
+    counters_.inc(Counter::kPoolExhausted);
+    return;
+  }
+  auto* out = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, kMaxResetFrame));
+  size_t len = out != nullptr ? buildTcpReset(frame, info, target, out) : 0;
+  if (len == 0) {
+    rte_pktmbuf_free(m);
+    return;
+  }
+  m->data_len = static_cast<uint16_t>(len);
+  m->pkt_len = static_cast<uint32_t>(len);
+  if (config_.timestamp_offset >= 0) {
+    *RTE_MBUF_DYNFIELD(m, config_.timestamp_offset, uint64_t*) = ts_ns;
+    m->ol_flags |= config_.timestamp_flag;
+  }
+  (back ? inject_->back : inject_->onward)[count++] = m;
+  counters_.inc(Counter::kPacketsRstInjected);
+}
+
 void Worker::finish(uint64_t now_ns) {
   flows_.drain([this, now_ns](Flow& f, EndReason reason) { onFlowEnd(f, reason, now_ns); });
 }
@@ -370,11 +395,11 @@ inline uint64_t Worker::packetTime(const rte_mbuf* m, uint64_t burst_ns) const {
              : burst_ns;
 }
 
-uint16_t Worker::processBurst(rte_mbuf** pkts, uint16_t n, uint64_t now_ns, rte_mbuf** inject,
-                              uint16_t inject_cap, uint16_t& n_inject) {
-  (void)inject;
-  (void)inject_cap;
-  n_inject = 0;
+uint16_t Worker::processBurst(rte_mbuf** pkts, uint16_t n, uint64_t now_ns,
+                              BurstInjections& inject) {
+  inject.n_back = 0;
+  inject.n_onward = 0;
+  inject_ = &inject;
   if (n > kMaxBurst) n = kMaxBurst;
   if (n == 0) return 0;
   rte_mbuf* drop[kMaxBurst];

@@ -11,6 +11,7 @@
 #include "pipeline/event_emitter.h"
 #include "pipeline/flow_app.h"
 #include "pipeline/port_map.h"
+#include "pipeline/tcp_reset.h"
 #include "smtp/smtp_session.h"
 #include "stats/counter_block.h"
 #include "tls/client_hello.h"
@@ -18,12 +19,23 @@
 #include "tls/tls_reassembly.h"
 
 struct rte_mbuf;
+struct rte_mempool;
 struct rte_ring;
 
 namespace smtpguard {
 
 // Largest burst processBurst() accepts (callers receive at most this many at a time).
 inline constexpr uint16_t kMaxBurst = 64;
+
+// Packets a burst generates (TCP RSTs): at most two per packet, both ends of its connection.
+struct BurstInjections {
+  // Toward the senders of the burst's packets: out of the port the burst came in on.
+  rte_mbuf* back[2 * kMaxBurst];
+  uint16_t n_back = 0;
+  // Toward the receivers: out of the peer port, after the forwarded packets.
+  rte_mbuf* onward[2 * kMaxBurst];
+  uint16_t n_onward = 0;
+};
 
 struct WorkerConfig {
   uint32_t flow_capacity = 65536;
@@ -32,7 +44,8 @@ struct WorkerConfig {
   // its own time (replay, NIC timestamps), any other the burst's time.
   int timestamp_offset = -1;
   uint64_t timestamp_flag = 0;
-  rte_ring* events = nullptr;  // to the main lcore's writer; full ring = event dropped
+  rte_ring* events = nullptr;          // to the main lcore's writer; full ring = event dropped
+  rte_mempool* inject_pool = nullptr;  // mbufs for generated packets; none: nothing injected
   uint8_t lcore = 0;
 };
 
@@ -46,9 +59,8 @@ class Worker {
 
   // Decides a burst of at most kMaxBurst packets. Packets to forward are compacted, in arrival
   // order, at the front of pkts and their number returned; dropped packets are freed.
-  // Generated packets (TCP RSTs) are written to inject[0..n_inject), up to inject_cap.
-  uint16_t processBurst(rte_mbuf** pkts, uint16_t n, uint64_t now_ns, rte_mbuf** inject,
-                        uint16_t inject_cap, uint16_t& n_inject);
+  // Generated packets (TCP RSTs) are written to `inject` (reset first).
+  uint16_t processBurst(rte_mbuf** pkts, uint16_t n, uint64_t now_ns, BurstInjections& inject);
 
   // Ends every flow (end reason "shutdown"), so each gets its smtp_flow event. Replay calls it
   // at end of file, the live modes when stopping.
@@ -95,6 +107,9 @@ class Worker {
   void onFlowEnd(Flow& f, EndReason reason, uint64_t now_ns);
   void emitClientHello(const Flow& f, SmtpTlsKind kind, uint64_t now_ns);
   EventEndpoints endpoints(const Flow& f) const;
+  // Queues a TCP RST for the connection of `frame` (see tcp_reset.h); toward the packet's
+  // sender it leaves back through the receiving port, toward its receiver onward.
+  void injectReset(Bytes frame, const PacketInfo& info, ResetTarget target, uint64_t ts_ns);
   PortClass portClassOf(const Flow& f) const { return ports_.classOf(f.server_port); }
 
   WorkerConfig config_;
@@ -114,6 +129,7 @@ class Worker {
   // Scratch for the hello being finished (large: kept off the stack).
   std::unique_ptr<ClientHelloInfo> client_hello_;
   std::unique_ptr<ServerHelloInfo> server_hello_;
+  BurstInjections* inject_ = nullptr;  // the burst being processed
 };
 
 }  // namespace smtpguard

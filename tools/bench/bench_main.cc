@@ -171,8 +171,7 @@ int run(const Config& c) {
   PortMap ports = PortMap::defaults();
   WorkerConfig wc;
   Worker worker(wc, ports);
-  uint16_t n_inject = 0;
-  rte_mbuf* inject[kBurst];
+  BurstInjections inject;
 
   Result bare = measure(port_id, ring, c, [](rte_mbuf**, uint16_t n) { return n; });
   // testpmd's macswap: the cheapest forwarder that reads and writes each frame's first line,
@@ -188,8 +187,7 @@ int run(const Config& c) {
     return n;
   });
   Result guard = measure(port_id, ring, c, [&](rte_mbuf** pkts, uint16_t n) {
-    uint16_t fwd = worker.processBurst(pkts, n, 0, inject, kBurst, n_inject);
-    return fwd;
+    return worker.processBurst(pkts, n, 0, inject);
   });
   // A second bare run brackets the pipeline run, so drift during the run shows.
   Result bare2 = measure(port_id, ring, c, [](rte_mbuf**, uint16_t n) { return n; });
