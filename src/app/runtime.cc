@@ -21,11 +21,15 @@
 namespace smtpguard {
 
 std::atomic<bool> g_stop{false};
+std::atomic<bool> g_reload{false};
 
 namespace {
 
 void onSignal(int) {
   g_stop.store(true, std::memory_order_relaxed);
+}
+void onHangup(int) {
+  g_reload.store(true, std::memory_order_relaxed);
 }
 
 constexpr unsigned kEventRingSize = 4096;  // per worker; a full ring drops and counts
@@ -38,6 +42,10 @@ void installSignalHandlers() {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+  struct sigaction hup {};
+  hup.sa_handler = onHangup;
+  sigemptyset(&hup.sa_mask);
+  sigaction(SIGHUP, &hup, nullptr);
 }
 
 bool initEal(const Options& opts, std::string& error) {
@@ -96,12 +104,22 @@ bool registerTimestampField(int& offset, uint64_t& flag, std::string& error) {
 
 Runtime::~Runtime() {
   workers_.clear();
+  policy_.reset();
   for (rte_ring* r : rings_) rte_ring_free(r);
 }
 
 bool Runtime::setup(unsigned n_workers, rte_mempool* inject_pool, std::string& error) {
   if (!events_.open(opts_.events, error)) return false;
   if (!registerTimestampField(ts_offset_, ts_flag_, error)) return false;
+  policy_ = std::make_unique<PolicyHandle>(n_workers);
+  if (!opts_.policy.empty()) {
+    std::string diags;
+    if (!applyPolicy(*policy_, opts_.policy, diags)) {
+      error = "policy " + opts_.policy + " is not usable:\n" + diags;
+      return false;
+    }
+    control_counters_.inc(Counter::kPolicyReloads);
+  }
   for (unsigned w = 0; w < n_workers; ++w) {
     std::string name = "sg_events_" + std::to_string(w);
     rte_ring* ring =
@@ -119,9 +137,24 @@ bool Runtime::setup(unsigned n_workers, rte_mempool* inject_pool, std::string& e
     wc.events = ring;
     wc.inject_pool = inject_pool;
     wc.lcore = static_cast<uint8_t>(w);
-    workers_.push_back(std::make_unique<Worker>(wc, ports_));
+    workers_.push_back(std::make_unique<Worker>(wc, *policy_));
   }
   return true;
+}
+
+void Runtime::reloadPolicy(int caller_worker) {
+  if (opts_.policy.empty()) {
+    std::fprintf(stderr, "smtpguard: SIGHUP: no --policy file to reload\n");
+    return;
+  }
+  std::string diags;
+  if (applyPolicy(*policy_, opts_.policy, diags, caller_worker)) {
+    control_counters_.inc(Counter::kPolicyReloads);
+  } else {
+    control_counters_.inc(Counter::kPolicyReloadFailures);
+    std::fprintf(stderr, "smtpguard: policy reload failed, the running policy stays:\n%s",
+                 diags.c_str());
+  }
 }
 
 void Runtime::drainEvents() {
@@ -136,9 +169,10 @@ void Runtime::drainEvents() {
 }
 
 void Runtime::report(double elapsed_s) {
-  std::vector<const CounterBlock*> blocks;
+  std::vector<const CounterBlock*> blocks{&control_counters_};
   for (auto& w : workers_) blocks.push_back(&w->counters());
-  CounterNaming naming{.smtp_ports = ports_.ports(), .rule_names = {}};
+  CounterNaming naming{.smtp_ports = policy_->current()->ports.ports(),
+                       .rule_names = policy_->slotNames()};
   auto counters = sumCounters(blocks, naming);
 
   std::string json = countersToJson(counters, true);

@@ -10,7 +10,7 @@
 
 #include "app/options.h"
 #include "events/event_writer.h"
-#include "pipeline/port_map.h"
+#include "pipeline/policy_handle.h"
 #include "pipeline/worker.h"
 
 struct rte_mempool;
@@ -20,6 +20,8 @@ namespace smtpguard {
 
 // Set by SIGINT/SIGTERM; every loop polls it.
 extern std::atomic<bool> g_stop;
+// Set by SIGHUP; the main lcore reloads the policy.
+extern std::atomic<bool> g_reload;
 void installSignalHandlers();
 
 // Initialises the EAL from opts.eal_args, or for replay without EAL arguments from defaults
@@ -39,12 +41,17 @@ class Runtime {
 
   // Opens outputs, registers the timestamp field, creates `n` workers with their event
   // rings. Workers are created on the main lcore's socket; they run wherever launched.
-  // `inject_pool` provides the mbufs of generated packets (RSTs).
+  // `inject_pool` provides the mbufs of generated packets (RSTs). Loads --policy if given: a
+  // policy that does not compile is an error here (there is nothing running to keep).
   bool setup(unsigned n_workers, rte_mempool* inject_pool, std::string& error);
+
+  // SIGHUP: compiles --policy again and publishes it; a broken file leaves the running policy
+  // and counts policy.reload_failures. `caller_worker`: see applyPolicy().
+  void reloadPolicy(int caller_worker);
 
   Worker& worker(size_t i) { return *workers_[i]; }
   size_t workerCount() const { return workers_.size(); }
-  const PortMap& ports() const { return ports_; }
+  PolicyHandle& policy() { return *policy_; }
   int timestampOffset() const { return ts_offset_; }
   uint64_t timestampFlag() const { return ts_flag_; }
 
@@ -55,8 +62,9 @@ class Runtime {
 
  private:
   const Options& opts_;
-  PortMap ports_ = PortMap::defaults();
+  std::unique_ptr<PolicyHandle> policy_;
   std::vector<std::unique_ptr<Worker>> workers_;
+  CounterBlock control_counters_;  // policy.reloads / reload_failures: the control plane's own
   std::vector<rte_ring*> rings_;
   EventWriter events_;
   int ts_offset_ = -1;

@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "flow/flow_table.h"
+#include "policy/policy_snapshot.h"
 #include "smtp/smtp_session.h"
 #include "tls/tls_reassembly.h"
 
@@ -17,16 +18,38 @@ struct FlowApp {
 using Flow = FlowEntry<FlowApp>;
 static_assert(sizeof(Flow) == 128, "hot per-flow state: two cache lines");
 
-// Cold: attached (Flow::app_ref = handle + 1) when TLS begins on the flow, kept until the flow
-// ends because the end-of-flow event reports what the server chose.
-struct TlsAttachment {
+// Flow::app_ref, the application's 32 bits of the entry: the policy decision in the top bits,
+// the handle (+1, 0 = none) of the flow's SessionAttachment below.
+struct AppRef {
+  static constexpr uint32_t kDecided = 1u << 31;  // the connection verdict was taken
+  static constexpr uint32_t kBlocked = 1u << 30;  // every further packet is dropped
+  static constexpr uint32_t kReject = 1u << 29;   // ... and a SYN retransmission is reset again
+  static constexpr uint32_t kHandleMask = (1u << 24) - 1;
+
+  static uint32_t attachment(const Flow& f) { return f.app_ref & kHandleMask; }
+  static void setAttachment(Flow& f, uint32_t handle_plus_one) {
+    f.app_ref = (f.app_ref & ~kHandleMask) | handle_plus_one;
+  }
+};
+
+// Cold: attached when the flow first needs more than the hot state holds (TLS begins, a
+// pattern field or an anomaly the policy may act on), kept until the flow ends because the
+// end-of-flow event and later session verdicts read it.
+struct SessionAttachment {
   HelloState client;  // ClientHello gathering
   HelloState server;  // ServerHello gathering
-  SmtpTlsKind kind = SmtpTlsKind::kNone;
+  SmtpTlsKind tls_kind = SmtpTlsKind::kNone;
   bool server_hello = false;
+  bool mail_in_clear = false;
+  uint8_t anomalies = 0;        // 1 << SmtpAnomaly, every anomaly of the flow so far
   uint16_t server_version = 0;  // negotiated (supported_versions when present)
   uint16_t cipher_suite = 0;
+  uint16_t alerted_rule = kNoRule;  // the last alert raised, so one rule alerts once per run
+  PatternMatches patterns;          // for the snapshot generation they carry
   std::array<char, 32> ja3s{};
+  std::array<char, 32> ja3{};  // hex MD5, once the ClientHello is parsed
+  std::array<char, 36> ja4{};
+  bool has_ja = false;
 };
 
 }  // namespace smtpguard

@@ -96,14 +96,16 @@ std::string_view tlsVersionName(uint16_t v, char (&buf)[8]) {
 
 }  // namespace
 
-Worker::Worker(const WorkerConfig& config, const PortMap& ports)
+Worker::Worker(const WorkerConfig& config, PolicyHandle& policy)
     : config_(config),
-      ports_(ports),
+      policy_(policy),
+      pol_(policy.current()),
       // Out-of-order buffers use 16-bit handles; lines and HELO names are kept for most
-      // SMTP flows; TLS state for every TLS flow; hello buffers only while one is split.
+      // SMTP flows; session state for TLS flows and flows the policy looks into; hello
+      // buffers only while one is split.
       ooo_pool_(std::clamp<uint32_t>(config.flow_capacity / 8, 64, 65534)),
       smtp_pool_(std::max<uint32_t>(config.flow_capacity / 4, 256)),
-      tls_pool_(std::max<uint32_t>(config.flow_capacity / 2, 256)),
+      session_pool_(std::max<uint32_t>(config.flow_capacity / 2, 256)),
       client_hello_pool_(std::clamp<uint32_t>(config.flow_capacity / 64, 16, 1024)),
       server_hello_pool_(std::clamp<uint32_t>(config.flow_capacity / 64, 16, 1024)),
       flows_(FlowTableConfig{.capacity = config.flow_capacity,
@@ -115,9 +117,14 @@ Worker::Worker(const WorkerConfig& config, const PortMap& ports)
       events_(config.events, counters_, config.lcore),
       session_events_(*this),
       client_hello_(std::make_unique<ClientHelloInfo>()),
-      server_hello_(std::make_unique<ServerHelloInfo>()) {}
+      server_hello_(std::make_unique<ServerHelloInfo>()),
+      rate_limiter_(config.flow_capacity) {
+  policy_.online(config.lcore);
+}
 
-Worker::~Worker() = default;
+Worker::~Worker() {
+  policy_.offline(config_.lcore);
+}
 
 EventEndpoints Worker::endpoints(const Flow& f) const {
   return {f.clientAddr(), f.serverAddr(), f.clientPort(), f.server_port};
@@ -126,6 +133,7 @@ EventEndpoints Worker::endpoints(const Flow& f) const {
 // --- SMTP engine events ---------------------------------------------------------------------
 
 void Worker::SessionEvents::onStarttlsResult(uint16_t code) {
+  facts_changed_ = true;
   const char* result = code == 220 ? "accepted" : (code >= 400 && code < 600 ? "refused" : "other");
   w_.events_.emit(EventType::kSmtpStarttls, ts_ns_, w_.flows_.flowId(*flow_), w_.endpoints(*flow_),
                   [&](JsonBuilder& b) {
@@ -136,6 +144,7 @@ void Worker::SessionEvents::onStarttlsResult(uint16_t code) {
 }
 
 void Worker::SessionEvents::onAuth(const SmtpAuthEvent& auth) {
+  facts_changed_ = true;
   // Only the mechanism's canonical name and whether TLS protected it: never a byte of the
   // credential (the engine does not hand one over).
   w_.events_.emit(EventType::kSmtpAuth, ts_ns_, w_.flows_.flowId(*flow_), w_.endpoints(*flow_),
@@ -147,6 +156,10 @@ void Worker::SessionEvents::onAuth(const SmtpAuthEvent& auth) {
 }
 
 void Worker::SessionEvents::onAnomaly(SmtpAnomaly anomaly, std::string_view detail) {
+  facts_changed_ = true;
+  if (SessionAttachment* a = w_.attachment(*flow_, w_.pol_->snapshot != nullptr)) {
+    a->anomalies = static_cast<uint8_t>(a->anomalies | (1u << static_cast<unsigned>(anomaly)));
+  }
   w_.events_.emit(EventType::kSmtpAnomaly, ts_ns_, w_.flows_.flowId(*flow_), w_.endpoints(*flow_),
                   [&](JsonBuilder& b) {
                     b.beginObject("smtp").beginObject("anomaly");
@@ -157,15 +170,35 @@ void Worker::SessionEvents::onAnomaly(SmtpAnomaly anomaly, std::string_view deta
 
 void Worker::SessionEvents::onTlsBegin(Direction, uint32_t, SmtpTlsKind kind) {
   tls_kind_ = kind;
+  facts_changed_ = true;
+}
+
+void Worker::SessionEvents::onHelo(std::string_view name, bool) {
+  facts_changed_ = true;
+  if (w_.pol_->snapshot == nullptr) return;
+  if (SessionAttachment* a = w_.attachment(*flow_, true)) {
+    scanField(*w_.pol_->snapshot, PatternField::kEhlo, name, w_.pol_->scratch[w_.config_.lcore],
+              a->patterns);
+  }
+}
+
+void Worker::SessionEvents::onMailFrom(std::string_view domain) {
+  facts_changed_ = true;
+  if (w_.pol_->snapshot == nullptr) return;
+  if (SessionAttachment* a = w_.attachment(*flow_, true)) {
+    a->mail_in_clear = true;
+    scanField(*w_.pol_->snapshot, PatternField::kMailFromDomain, domain,
+              w_.pol_->scratch[w_.config_.lcore], a->patterns);
+  }
 }
 
 // --- per packet -------------------------------------------------------------------------------
 
-inline Worker::Verdict Worker::handlePacket(rte_mbuf* m, uint64_t now_ns) {
+inline Worker::PacketVerdict Worker::handlePacket(rte_mbuf* m, uint64_t now_ns) {
   if (!rte_pktmbuf_is_contiguous(m) && rte_pktmbuf_linearize(m) != 0) {
     // Chained mbufs too long for one segment: headers cannot be read in place. Fail open.
     counters_.inc(Counter::kPacketsNonlinear);
-    return Verdict::kForward;
+    return PacketVerdict::kForward;
   }
   const uint8_t* frame = rte_pktmbuf_mtod(m, const uint8_t*);
   PacketInfo info;
@@ -174,70 +207,245 @@ inline Worker::Verdict Worker::handlePacket(rte_mbuf* m, uint64_t now_ns) {
     // Fail open: counted by reason only (not as vlan/ipv4/tcp), forwarded untouched.
     counters_.inc(Counter::kPacketsMalformed);
     counters_.inc(malformedCounter(r));
-    return Verdict::kForward;
+    return PacketVerdict::kForward;
   }
   if (info.vlan_count != 0) counters_.inc(Counter::kPacketsVlan);
   if (r == ParseResult::kNonIp) {
     counters_.inc(Counter::kPacketsNonIp);
-    return Verdict::kForward;
+    return PacketVerdict::kForward;
   }
   counters_.inc(info.ip_version == 4 ? Counter::kPacketsIpv4 : Counter::kPacketsIpv6);
   if (info.fragment) counters_.inc(Counter::kPacketsFragments);
   // A non-first fragment has no transport header to classify: forwarded untouched.
-  if (r == ParseResult::kFragment) return Verdict::kForward;
+  if (r == ParseResult::kFragment) return PacketVerdict::kForward;
   if (info.l4_proto != kIpProtoTcp) {
     counters_.inc(info.l4_proto == kIpProtoUdp ? Counter::kPacketsUdp : Counter::kPacketsOtherL4);
-    return Verdict::kForward;
+    return PacketVerdict::kForward;
   }
   counters_.inc(Counter::kPacketsTcp);
-  if (ports_.classOf(info.dst_port) == PortClass::kNone &&
-      ports_.classOf(info.src_port) == PortClass::kNone) {
-    return Verdict::kForward;  // the shortest pass-through: not an SMTP port either way
+  if (pol_->ports.classOf(info.dst_port) == PortClass::kNone &&
+      pol_->ports.classOf(info.src_port) == PortClass::kNone) {
+    return PacketVerdict::kForward;  // the shortest pass-through: not an SMTP port either way
   }
   counters_.inc(Counter::kPacketsSmtpPort);
   // A first fragment's payload is cut short; reassembling IP is not ours to do.
-  if (info.fragment) return Verdict::kForward;
-  return handleSmtpPort(frame, info, now_ns);
+  if (info.fragment) return PacketVerdict::kForward;
+  return handleSmtpPort(Bytes(frame, m->data_len), info, now_ns);
 }
 
-Worker::Verdict Worker::handleSmtpPort(const uint8_t* frame, const PacketInfo& info,
-                                       uint64_t now_ns) {
+Worker::PacketVerdict Worker::handleSmtpPort(Bytes frame, const PacketInfo& info, uint64_t now_ns) {
   auto on_end = [this, now_ns](Flow& f, EndReason reason) { onFlowEnd(f, reason, now_ns); };
-  auto is_server_port = [this](uint16_t p) { return ports_.classOf(p) != PortClass::kNone; };
+  auto is_server_port = [this](uint16_t p) { return pol_->ports.classOf(p) != PortClass::kNone; };
   auto found = flows_.lookupOrCreate(info, now_ns, is_server_port, on_end);
-  if (found.entry == nullptr) return Verdict::kForward;  // a RST for no flow we know
+  if (found.entry == nullptr) return PacketVerdict::kForward;  // a RST for no flow we know
   Flow& f = *found.entry;
   const FlowDir dir = found.dir;
+  if (f.app_ref & AppRef::kBlocked) {
+    // A blocked connection stays blocked; a rejected client retrying its SYN (our RST was
+    // lost) is reset again.
+    if ((f.app_ref & AppRef::kReject) && (info.tcp_flags & (kTcpSyn | kTcpAck)) == kTcpSyn) {
+      injectReset(frame, info, ResetTarget::kSender, now_ns);
+    }
+    return PacketVerdict::kDrop;
+  }
+  if (!(f.app_ref & AppRef::kDecided)) {
+    f.app_ref |= AppRef::kDecided;
+    if (decideConnection(f, dir, frame, info, now_ns) == PacketVerdict::kDrop) {
+      return PacketVerdict::kDrop;
+    }
+  }
+  packet_ = frame;
+  packet_info_ = &info;
+  session_block_ = SessionBlock::kNone;
   f.streamOf(dir).onSegment(
-      TcpSegment{info.seq, info.tcp_flags, Bytes(frame + info.payload_offset, info.payload_len)},
+      TcpSegment{info.seq, info.tcp_flags, frame.subspan(info.payload_offset, info.payload_len)},
       ooo_pool_, counters_, [&](Bytes data) { deliver(f, dir, data, now_ns); },
       [&](uint32_t) { gap(f, dir); });
-  return Verdict::kForward;
+  packet_info_ = nullptr;
+  if (session_block_ == SessionBlock::kNone) return PacketVerdict::kForward;
+  // A session verdict: this segment (carrying, say, the AUTH command) never leaves; with
+  // reject both ends are reset at the sequence numbers they expect.
+  if (session_block_ == SessionBlock::kReject) {
+    injectReset(frame, info, ResetTarget::kSender, now_ns);
+    injectReset(frame, info, ResetTarget::kReceiver, now_ns);
+  }
+  return PacketVerdict::kDrop;
+}
+
+Worker::PacketVerdict Worker::decideConnection(Flow& f, FlowDir dir, Bytes frame,
+                                               const PacketInfo& info, uint64_t now_ns) {
+  const PolicySnapshot* snap = pol_->snapshot.get();
+  if (snap == nullptr) return PacketVerdict::kForward;
+  const ConnFacts conn{f.clientAddr(), f.serverAddr(), f.server_port};
+  const smtpguard::Verdict v = evaluateConnection(*snap, conn, now_ns / 1000000000u);
+  countRule(v);
+  if (v.shadow()) emitVerdict(f, v, false, now_ns);
+  switch (v.action) {
+    case Action::kAllow:
+      return PacketVerdict::kForward;
+    case Action::kAlert:
+      emitVerdict(f, v, true, now_ns);
+      return PacketVerdict::kForward;
+    case Action::kRateLimit:
+      if (admitRateLimited(*snap, v, conn.src, rate_limiter_, now_ns)) {
+        return PacketVerdict::kForward;
+      }
+      counters_.inc(Counter::kPolicyRateLimited);
+      f.app_ref |= AppRef::kBlocked;
+      emitVerdict(f, v, true, now_ns);
+      return PacketVerdict::kDrop;
+    case Action::kDrop:
+      counters_.inc(Counter::kPolicyBlocked);
+      f.app_ref |= AppRef::kBlocked;
+      emitVerdict(f, v, true, now_ns);
+      return PacketVerdict::kDrop;
+    case Action::kReject:
+      counters_.inc(Counter::kPolicyBlocked);
+      f.app_ref |= AppRef::kBlocked | AppRef::kReject;
+      emitVerdict(f, v, true, now_ns);
+      // The client gives up at once instead of waiting for a timeout. Picked up mid-stream,
+      // the server is reset too.
+      injectReset(frame, info,
+                  dir == FlowDir::kToServer ? ResetTarget::kSender : ResetTarget::kReceiver,
+                  now_ns);
+      if (f.state == TcpState::kEstablished) {
+        injectReset(frame, info,
+                    dir == FlowDir::kToServer ? ResetTarget::kReceiver : ResetTarget::kSender,
+                    now_ns);
+      }
+      return PacketVerdict::kDrop;
+  }
+  return PacketVerdict::kForward;
+}
+
+void Worker::decideSession(Flow& f, uint64_t now_ns) {
+  const PolicySnapshot* snap = pol_->snapshot.get();
+  if (snap == nullptr || (f.app_ref & AppRef::kBlocked)) return;
+  SessionAttachment* a = attachment(f, false);
+  const SmtpSummary s = smtpSummary(f.app.smtp, smtp_pool_);
+  SessionFacts facts;
+  facts.conn = {f.clientAddr(), f.serverAddr(), f.server_port};
+  // The engine stops parsing when TLS begins, so every AUTH it saw was in clear.
+  if (s.auth_mechs != 0) facts.flags |= factBit(Fact::kPlaintextAuth);
+  if (a != nullptr && a->mail_in_clear) facts.flags |= factBit(Fact::kMailInClear);
+  if (s.starttls_offered) facts.flags |= factBit(Fact::kStarttlsOffered);
+  if (s.starttls_attempted) facts.flags |= factBit(Fact::kStarttlsAttempted);
+  if (s.starttls_result == SmtpStarttlsResult::kAccepted) {
+    facts.flags |= factBit(Fact::kStarttlsAccepted);
+  }
+  if (s.starttls_result == SmtpStarttlsResult::kRefused) {
+    facts.flags |= factBit(Fact::kStarttlsRefused);
+  }
+  const SmtpTlsKind tls = a != nullptr && a->tls_kind != SmtpTlsKind::kNone ? a->tls_kind : s.tls;
+  if (tls == SmtpTlsKind::kImplicit) facts.flags |= factBit(Fact::kImplicitTls);
+  if (tls != SmtpTlsKind::kNone) facts.flags |= factBit(Fact::kTlsSeen);
+  if (a != nullptr) {
+    facts.anomalies = a->anomalies;
+    facts.patterns = a->patterns;
+    if (a->has_ja) {
+      facts.ja3 = std::string_view(a->ja3.data(), a->ja3.size());
+      facts.ja4 = std::string_view(a->ja4.data(), a->ja4.size());
+    }
+  }
+  const smtpguard::Verdict v = evaluateSession(*snap, facts, now_ns / 1000000000u);
+  if (v.stage != Stage::kSession) return;  // the SYN verdict stands
+  // A session rule keeps matching once its facts hold: act, count and report it once.
+  if (a == nullptr) a = attachment(f, true);
+  if (a != nullptr) {
+    if (a->alerted_rule == v.rule_index) return;
+    a->alerted_rule = v.rule_index;
+  }
+  countRule(v);
+  if (v.shadow()) emitVerdict(f, v, false, now_ns);
+  switch (v.action) {
+    case Action::kAllow:
+    case Action::kRateLimit:  // rate limits apply to new connections only
+      return;
+    case Action::kAlert:
+      emitVerdict(f, v, true, now_ns);
+      return;
+    case Action::kDrop:
+    case Action::kReject:
+      counters_.inc(Counter::kPolicyBlocked);
+      f.app_ref |= AppRef::kBlocked;
+      emitVerdict(f, v, true, now_ns);
+      if (packet_info_ != nullptr) {
+        session_block_ = v.action == Action::kReject ? SessionBlock::kReject : SessionBlock::kDrop;
+      }
+      return;
+  }
+}
+
+void Worker::countRule(const smtpguard::Verdict& v) {
+  if (v.rule_index != kNoRule && v.rule_index < pol_->rule_slot.size()) {
+    ++counters_.rule_hits[pol_->rule_slot[v.rule_index]];
+  }
+  if (v.shadow() && v.shadow_index < pol_->rule_slot.size()) {
+    ++counters_.rule_shadow[pol_->rule_slot[v.shadow_index]];
+  }
+}
+
+void Worker::emitVerdict(const Flow& f, const smtpguard::Verdict& v, bool enforced,
+                         uint64_t now_ns) {
+  const PolicySnapshot& snap = *pol_->snapshot;
+  const uint16_t index = enforced ? v.rule_index : v.shadow_index;
+  const std::string_view rule =
+      index < snap.ruleCount() ? std::string_view(snap.ruleNames()[index]) : "default";
+  const Action action = enforced ? v.action : v.shadow_action;
+  events_.emit(EventType::kPolicyVerdict, now_ns, flows_.flowId(f), endpoints(f),
+               [&](JsonBuilder& b) {
+                 b.beginObject("policy")
+                     .str("rule", rule)
+                     .str("action", actionName(action))
+                     .str("stage", stageName(v.stage))
+                     .boolean("enforced", enforced)
+                     .str("policy", snap.name())
+                     .endObject();
+               });
+}
+
+SessionAttachment* Worker::attachment(Flow& f, bool create) {
+  if (uint32_t ref = AppRef::attachment(f); ref != 0) return &session_pool_.get(ref - 1);
+  if (!create) return nullptr;
+  PoolHandle h = session_pool_.acquire();
+  if (h == kNoHandle) {
+    counters_.inc(Counter::kPoolExhausted);
+    return nullptr;
+  }
+  AppRef::setAttachment(f, h + 1);
+  return &session_pool_.get(h);
 }
 
 void Worker::deliver(Flow& f, FlowDir dir, Bytes data, uint64_t now_ns) {
-  if (f.app_ref != 0) {
-    feedTls(f, dir, data, now_ns);
+  SessionAttachment* a = attachment(f, false);
+  if (a != nullptr && a->tls_kind != SmtpTlsKind::kNone) {
+    feedTls(f, *a, dir, data, now_ns);
     return;
   }
   SmtpContext ctx{counters_, smtp_pool_, session_events_, portClassOf(f)};
   session_events_.bind(f, now_ns);
   SmtpChunkResult result;
   smtpOnData(f.app.smtp, ctx, engineDir(dir), data, result);
-  if (result.tls_offset != SmtpChunkResult::kNoTls && result.tls_offset <= data.size() &&
-      attachTls(f, session_events_.tlsKind())) {
-    feedTls(f, dir, data.subspan(result.tls_offset), now_ns);
+  if (session_events_.factsChanged() || result.auth_in_clear || result.mail_in_clear) {
+    decideSession(f, now_ns);
+  }
+  if (result.tls_offset != SmtpChunkResult::kNoTls && result.tls_offset <= data.size()) {
+    a = attachment(f, true);
+    // Without a free attachment the flow goes on uninspected: the engine ignores TLS bytes.
+    if (a == nullptr) return;
+    a->tls_kind = session_events_.tlsKind();
+    feedTls(f, *a, dir, data.subspan(result.tls_offset), now_ns);
   }
 }
 
 void Worker::gap(Flow& f, FlowDir dir) {
-  if (f.app_ref != 0) {
+  SessionAttachment* a = attachment(f, false);
+  if (a != nullptr && a->tls_kind != SmtpTlsKind::kNone) {
     // Bytes of a hello under way are lost: it can never be parsed.
-    TlsAttachment& t = tls_pool_.get(f.app_ref - 1);
     if (dir == FlowDir::kToServer) {
-      client_hellos_.abandon(t.client);
+      client_hellos_.abandon(a->client);
     } else {
-      server_hellos_.abandon(t.server);
+      server_hellos_.abandon(a->server);
     }
     return;
   }
@@ -245,43 +453,41 @@ void Worker::gap(Flow& f, FlowDir dir) {
   smtpOnGap(f.app.smtp, ctx, engineDir(dir));
 }
 
-bool Worker::attachTls(Flow& f, SmtpTlsKind kind) {
-  PoolHandle h = tls_pool_.acquire();
-  if (h == kNoHandle) {
-    // The flow goes on uninspected: the SMTP engine ignores TLS bytes.
-    counters_.inc(Counter::kPoolExhausted);
-    return false;
-  }
-  tls_pool_.get(h).kind = kind;
-  f.app_ref = h + 1;
-  return true;
-}
-
-void Worker::feedTls(Flow& f, FlowDir dir, Bytes data, uint64_t now_ns) {
+void Worker::feedTls(Flow& f, SessionAttachment& a, FlowDir dir, Bytes data, uint64_t now_ns) {
   if (data.empty()) return;
-  TlsAttachment& t = tls_pool_.get(f.app_ref - 1);
   if (dir == FlowDir::kToServer) {
-    if (client_hellos_.feed(t.client, data, *client_hello_) == HelloResult::kParsed) {
-      emitClientHello(f, t.kind, now_ns);
+    if (client_hellos_.feed(a.client, data, *client_hello_) != HelloResult::kParsed) return;
+    ClientFingerprints fp;
+    if (!fingerprintClientHello(*client_hello_, digests_, fp)) return;
+    std::copy(fp.ja3.md5_hex.begin(), fp.ja3.md5_hex.end(), a.ja3.begin());
+    std::copy(fp.ja4.text.begin(), fp.ja4.text.end(), a.ja4.begin());
+    a.has_ja = true;
+    emitClientHello(f, a.tls_kind, fp, now_ns);
+    if (pol_->snapshot != nullptr) {
+      const ClientHelloInfo& h = *client_hello_;
+      if (h.has_server_name && h.server_name_length > 0) {
+        scanField(*pol_->snapshot, PatternField::kSni, h.serverName(), pol_->scratch[config_.lcore],
+                  a.patterns);
+      }
+      decideSession(f, now_ns);
     }
     return;
   }
-  if (server_hellos_.feed(t.server, data, *server_hello_) == HelloResult::kParsed) {
+  if (server_hellos_.feed(a.server, data, *server_hello_) == HelloResult::kParsed) {
     Ja3s ja3s;
-    t.server_hello = true;
-    t.server_version = server_hello_->negotiated_version;
-    t.cipher_suite = server_hello_->cipher_suite;
+    a.server_hello = true;
+    a.server_version = server_hello_->negotiated_version;
+    a.cipher_suite = server_hello_->cipher_suite;
     if (computeJa3s(*server_hello_, digests_, ja3s)) {
-      std::copy(ja3s.md5_hex.begin(), ja3s.md5_hex.end(), t.ja3s.begin());
+      std::copy(ja3s.md5_hex.begin(), ja3s.md5_hex.end(), a.ja3s.begin());
     }
   }
 }
 
-void Worker::emitClientHello(const Flow& f, SmtpTlsKind kind, uint64_t now_ns) {
+void Worker::emitClientHello(const Flow& f, SmtpTlsKind kind, const ClientFingerprints& fp,
+                             uint64_t now_ns) {
   if (!events_.enabled()) return;
   const ClientHelloInfo& h = *client_hello_;
-  ClientFingerprints fp;
-  if (!fingerprintClientHello(h, digests_, fp)) return;
   char vbuf[8];
   events_.emit(
       EventType::kTlsClientHello, now_ns, flows_.flowId(f), endpoints(f), [&](JsonBuilder& b) {
@@ -306,7 +512,8 @@ void Worker::onFlowEnd(Flow& f, EndReason reason, uint64_t now_ns) {
         ooo_pool_, [&](Bytes data) { deliver(f, d, data, now_ns); }, [&](uint32_t) { gap(f, d); });
   }
   const SmtpSummary s = smtpSummary(f.app.smtp, smtp_pool_);
-  TlsAttachment* tls = f.app_ref != 0 ? &tls_pool_.get(f.app_ref - 1) : nullptr;
+  SessionAttachment* a = attachment(f, false);
+  const SessionAttachment* tls = a != nullptr && a->server_hello ? a : nullptr;
   if (events_.enabled()) {
     const uint64_t duration_ns = now_ns > f.created_ns ? now_ns - f.created_ns : 0;
     char vbuf[8];
@@ -332,7 +539,7 @@ void Worker::onFlowEnd(Flow& f, EndReason reason, uint64_t now_ns) {
                  [&](size_t i) { return authMechName(static_cast<SmtpAuthMech>(mech_bits[i])); });
       b.str("tls", tlsKindName(s.tls)).num("messages", s.messages);
       b.endObject();
-      if (tls != nullptr && tls->server_hello) {
+      if (tls != nullptr) {
         b.beginObject("tls")
             .str("version", tlsVersionName(tls->server_version, vbuf))
             .num("cipher_suite", tls->cipher_suite)
@@ -350,12 +557,12 @@ void Worker::onFlowEnd(Flow& f, EndReason reason, uint64_t now_ns) {
     });
   }
   smtpRelease(f.app.smtp, smtp_pool_);
-  if (tls != nullptr) {
-    client_hellos_.abandon(tls->client);
-    server_hellos_.abandon(tls->server);
-    tls_pool_.release(f.app_ref - 1);
-    f.app_ref = 0;
+  if (a != nullptr) {
+    client_hellos_.abandon(a->client);
+    server_hellos_.abandon(a->server);
+    session_pool_.release(AppRef::attachment(f) - 1);
   }
+  f.app_ref = 0;
 }
 
 void Worker::injectReset(Bytes frame, const PacketInfo& info, ResetTarget target, uint64_t ts_ns) {
@@ -384,6 +591,7 @@ void Worker::injectReset(Bytes frame, const PacketInfo& info, ResetTarget target
 }
 
 void Worker::finish(uint64_t now_ns) {
+  pol_ = policy_.current();
   flows_.drain([this, now_ns](Flow& f, EndReason reason) { onFlowEnd(f, reason, now_ns); });
 }
 
@@ -400,8 +608,13 @@ uint16_t Worker::processBurst(rte_mbuf** pkts, uint16_t n, uint64_t now_ns,
   inject.n_back = 0;
   inject.n_onward = 0;
   inject_ = &inject;
+  // The policy in force for this burst; the quiescent state after it lets a reload free it.
+  pol_ = policy_.current();
   if (n > kMaxBurst) n = kMaxBurst;
-  if (n == 0) return 0;
+  if (n == 0) {
+    policy_.quiescent(config_.lcore);
+    return 0;
+  }
   rte_mbuf* drop[kMaxBurst];
   uint16_t n_fwd = 0, n_drop = 0;
   counters_.inc(Counter::kPacketsRx, n);
@@ -413,7 +626,7 @@ uint16_t Worker::processBurst(rte_mbuf** pkts, uint16_t n, uint64_t now_ns,
   // Sort the burst into verdict arrays, prefetching kPrefetchAhead packets ahead; forwarded
   // packets are compacted in place (n_fwd <= i always), dropped ones freed in one call.
   auto sortOne = [&](rte_mbuf* m) {
-    if (handlePacket(m, packetTime(m, now_ns)) == Verdict::kForward) {
+    if (handlePacket(m, packetTime(m, now_ns)) == PacketVerdict::kForward) {
       pkts[n_fwd++] = m;
     } else {
       drop[n_drop++] = m;
@@ -431,6 +644,7 @@ uint16_t Worker::processBurst(rte_mbuf** pkts, uint16_t n, uint64_t now_ns,
     rte_pktmbuf_free_bulk(drop, n_drop);
     counters_.inc(Counter::kPacketsDropped, n_drop);
   }
+  policy_.quiescent(config_.lcore);
   return n_fwd;
 }
 

@@ -10,12 +10,15 @@
 #include "flow/tcp_stream.h"
 #include "pipeline/event_emitter.h"
 #include "pipeline/flow_app.h"
+#include "pipeline/policy_handle.h"
 #include "pipeline/port_map.h"
 #include "pipeline/tcp_reset.h"
+#include "policy/rate_limiter.h"
 #include "smtp/smtp_session.h"
 #include "stats/counter_block.h"
 #include "tls/client_hello.h"
 #include "tls/digest.h"
+#include "tls/tls_fingerprint.h"
 #include "tls/tls_reassembly.h"
 
 struct rte_mbuf;
@@ -51,8 +54,10 @@ struct WorkerConfig {
 
 class Worker {
  public:
-  // Control plane: allocates every table and pool (sized from config) up front.
-  Worker(const WorkerConfig& config, const PortMap& ports);
+  // Control plane: allocates every table and pool (sized from config) up front. The worker
+  // reads the running policy from `policy` and reports quiescent states to it as worker
+  // config.lcore.
+  Worker(const WorkerConfig& config, PolicyHandle& policy);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -70,7 +75,9 @@ class Worker {
   const CounterBlock& counters() const { return counters_; }
 
  private:
-  enum class Verdict : uint8_t { kForward, kDrop };
+  enum class PacketVerdict : uint8_t { kForward, kDrop };
+  // What a session verdict asks of the packet being processed.
+  enum class SessionBlock : uint8_t { kNone, kDrop, kReject };
 
   // The SMTP engine's rare events become event records for the flow being fed.
   class SessionEvents final : public SmtpObserver {
@@ -80,44 +87,61 @@ class Worker {
       flow_ = &flow;
       ts_ns_ = ts_ns;
       tls_kind_ = SmtpTlsKind::kNone;
+      facts_changed_ = false;
     }
     SmtpTlsKind tlsKind() const { return tls_kind_; }
+    // Whether the last chunk changed a fact session rules read (reply to STARTTLS, AUTH, ...).
+    bool factsChanged() const { return facts_changed_; }
 
     void onStarttlsResult(uint16_t code) override;
     void onAuth(const SmtpAuthEvent& auth) override;
     void onAnomaly(SmtpAnomaly anomaly, std::string_view detail) override;
     void onTlsBegin(Direction dir, uint32_t offset, SmtpTlsKind kind) override;
+    void onStarttlsAttempt() override { facts_changed_ = true; }
+    void onHelo(std::string_view name, bool ehlo) override;
+    void onMailFrom(std::string_view domain) override;
 
    private:
     Worker& w_;
     Flow* flow_ = nullptr;
     uint64_t ts_ns_ = 0;
     SmtpTlsKind tls_kind_ = SmtpTlsKind::kNone;
+    bool facts_changed_ = false;
   };
 
-  Verdict handlePacket(rte_mbuf* m, uint64_t now_ns);
-  Verdict handleSmtpPort(const uint8_t* frame, const PacketInfo& info, uint64_t now_ns);
+  PacketVerdict handlePacket(rte_mbuf* m, uint64_t now_ns);
+  PacketVerdict handleSmtpPort(Bytes frame, const PacketInfo& info, uint64_t now_ns);
+  // At the first packet of a connection: the connection rules.
+  PacketVerdict decideConnection(Flow& f, FlowDir dir, Bytes frame, const PacketInfo& info,
+                                 uint64_t now_ns);
+  // After the engines saw new session facts (`events`: SessionEvent bits): the session rules.
+  void decideSession(Flow& f, uint64_t now_ns);
+  void countRule(const Verdict& v);
+  void emitVerdict(const Flow& f, const Verdict& v, bool enforced, uint64_t now_ns);
+  SessionAttachment* attachment(Flow& f, bool create);
   uint64_t packetTime(const rte_mbuf* m, uint64_t burst_ns) const;
 
   // In-order payload of one direction of a flow, from TCP reassembly.
   void deliver(Flow& f, FlowDir dir, Bytes data, uint64_t now_ns);
   void gap(Flow& f, FlowDir dir);
-  void feedTls(Flow& f, FlowDir dir, Bytes data, uint64_t now_ns);
-  bool attachTls(Flow& f, SmtpTlsKind kind);
+  void feedTls(Flow& f, SessionAttachment& a, FlowDir dir, Bytes data, uint64_t now_ns);
+
   void onFlowEnd(Flow& f, EndReason reason, uint64_t now_ns);
-  void emitClientHello(const Flow& f, SmtpTlsKind kind, uint64_t now_ns);
+  void emitClientHello(const Flow& f, SmtpTlsKind kind, const ClientFingerprints& fp,
+                       uint64_t now_ns);
   EventEndpoints endpoints(const Flow& f) const;
   // Queues a TCP RST for the connection of `frame` (see tcp_reset.h); toward the packet's
   // sender it leaves back through the receiving port, toward its receiver onward.
   void injectReset(Bytes frame, const PacketInfo& info, ResetTarget target, uint64_t ts_ns);
-  PortClass portClassOf(const Flow& f) const { return ports_.classOf(f.server_port); }
+  PortClass portClassOf(const Flow& f) const { return pol_->ports.classOf(f.server_port); }
 
   WorkerConfig config_;
-  const PortMap& ports_;
+  PolicyHandle& policy_;
+  const PolicyBundle* pol_;  // read once per burst; valid until the burst's quiescent state
   CounterBlock counters_;
   ObjectPool<OooBuffer> ooo_pool_;
   ObjectPool<SmtpCold> smtp_pool_;
-  ObjectPool<TlsAttachment> tls_pool_;
+  ObjectPool<SessionAttachment> session_pool_;
   ObjectPool<ClientHelloBuffer> client_hello_pool_;
   ObjectPool<ServerHelloBuffer> server_hello_pool_;
   FlowTable<FlowApp> flows_;
@@ -130,6 +154,11 @@ class Worker {
   std::unique_ptr<ClientHelloInfo> client_hello_;
   std::unique_ptr<ServerHelloInfo> server_hello_;
   BurstInjections* inject_ = nullptr;  // the burst being processed
+  RateLimiter rate_limiter_;
+  // The packet being processed: its bytes (for RSTs) and what a session verdict asked.
+  Bytes packet_;
+  const PacketInfo* packet_info_ = nullptr;
+  SessionBlock session_block_ = SessionBlock::kNone;
 };
 
 }  // namespace smtpguard

@@ -539,6 +539,7 @@ TEST(PolicyEval, IspExampleDecisions) {
     return ruleName(*p, evaluateConnection(*p, conn(src, dst, port), kNow));
   };
   EXPECT_EQ(at("100.72.14.25", "198.18.0.25", 25), "acme-mta-relay");
+  EXPECT_EQ(at("100.64.10.25", "198.19.25.20", 25), "acme-mta-relay");  // the sample's MTA
   EXPECT_EQ(at("2001:db8:4a10:25::1", "2001:db8:ffff::25", 25), "acme-mta-relay");
   EXPECT_EQ(at("100.81.200.7", "198.18.0.25", 25), "northwind-mta-relay");
   EXPECT_EQ(at("100.81.200.8", "198.18.0.25", 25), "block-relay-inside");

@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "common/bytes.h"
-#include "pipeline/port_map.h"
+#include "pipeline/policy_handle.h"
 #include "pipeline/worker.h"
 #include "tools/bench/client_hello_bench.h"
 #include "tools/bench/traffic_mix.h"
@@ -168,9 +168,9 @@ int run(const Config& c) {
   rte_eth_tx_queue_setup(port_id, 0, 1024, 0, nullptr);
   rte_eth_dev_start(port_id);
 
-  PortMap ports = PortMap::defaults();
+  PolicyHandle policy(1);  // no policy: the default port set, nothing enforced
   WorkerConfig wc;
-  Worker worker(wc, ports);
+  Worker worker(wc, policy);
   BurstInjections inject;
 
   Result bare = measure(port_id, ring, c, [](rte_mbuf**, uint16_t n) { return n; });

@@ -1,0 +1,73 @@
+#pragma once
+// The running policy as the workers see it: one immutable bundle (compiled snapshot, one
+// Hyperscan scratch per worker, the port map, the counter slot of every rule) published with
+// one pointer swap and reclaimed after a DPDK RCU (QSBR) grace period: workers read it without
+// a lock and report a quiescent state after every burst.
+//
+// applyPolicy() is the one function that changes it: start-up, SIGHUP, the control plane and
+// tests all call it. A policy that fails to compile never replaces the running one.
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "pipeline/port_map.h"
+#include "policy/policy_snapshot.h"
+#include "stats/counter_block.h"
+
+struct rte_rcu_qsbr;
+
+namespace smtpguard {
+
+struct PolicyBundle {
+  std::shared_ptr<const PolicySnapshot> snapshot;  // null: no policy (observe, default ports)
+  // [worker]: Hyperscan scratch, written only by its own worker while scanning.
+  mutable std::vector<PolicyScratch> scratch;
+  PortMap ports;
+  // [rule index] -> slot in CounterBlock::rule_hits/rule_shadow. Slots are kept by rule name
+  // for the life of the process, so a rule's count survives reloads that move it.
+  std::vector<uint16_t> rule_slot;
+};
+
+class PolicyHandle {
+ public:
+  // Control plane. Starts with no policy (the default port set, nothing enforced).
+  explicit PolicyHandle(unsigned n_workers);
+  ~PolicyHandle();
+  PolicyHandle(const PolicyHandle&) = delete;
+  PolicyHandle& operator=(const PolicyHandle&) = delete;
+
+  // --- workers (fast path) ---
+  const PolicyBundle* current() const { return current_.load(std::memory_order_acquire); }
+  void online(unsigned worker);
+  void offline(unsigned worker);
+  void quiescent(unsigned worker);
+
+  // --- control plane ---
+  // The names of the counter slots, for export (policy.rule.<name>, policy.shadow.<name>).
+  const std::vector<std::string>& slotNames() const { return slot_names_; }
+  unsigned workers() const { return n_workers_; }
+
+ private:
+  friend bool applyPolicy(PolicyHandle&, const std::string&, std::string&, int);
+  bool publish(std::shared_ptr<const PolicySnapshot> snapshot, std::string& error,
+               int caller_worker);
+
+  unsigned n_workers_;
+  rte_rcu_qsbr* qsbr_ = nullptr;
+  std::atomic<const PolicyBundle*> current_{nullptr};
+  std::unordered_map<std::string, uint16_t> slot_of_;
+  std::vector<std::string> slot_names_;
+};
+
+// Compiles `path` and publishes it. On failure returns false with every diagnostic in `error`
+// and leaves the running policy untouched. `caller_worker` is the worker id of the calling
+// thread when it is itself a reader (replay: the main lcore), else -1. Blocks until no worker
+// can still see the old bundle, then frees it.
+bool applyPolicy(PolicyHandle& handle, const std::string& path, std::string& error,
+                 int caller_worker = -1);
+
+}  // namespace smtpguard
