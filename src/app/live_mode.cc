@@ -155,6 +155,8 @@ int runLive(const Options& opts) {
       rte_delay_us_sleep(1000);
     }
     rt.drainEvents();
+    // SIGHUP: compile and publish; workers keep forwarding with the old policy meanwhile.
+    if (g_reload.exchange(false, std::memory_order_relaxed)) rt.reloadPolicy(main_works ? 0 : -1);
     if (clock.nowNs() >= deadline) g_stop.store(true);
   }
   rte_eal_mp_wait_lcore();

@@ -18,9 +18,11 @@ const char* usage() {
          "  --prometheus FILE   final counters as Prometheus text\n"
          "  --events FILE|-     events as JSON lines (EVE-compatible common fields)\n"
          "  --write CAPTURE     replay: write the packets smtpguard would forward\n"
+         "  --loop N            replay: N passes, each shifted in time (new connections)\n"
          "  --flows N           flow table capacity per worker (default 65536)\n"
          "  --duration SECONDS  live modes: stop after this long (default: until SIGINT)\n"
          "  --no-summary        no human summary on the terminal\n"
+         "SIGHUP reloads --policy; a policy that does not compile leaves the running one.\n"
          "PORT is a port number or a device name (net_ring0, 0000:01:00.0).\n";
 }
 
@@ -106,6 +108,15 @@ std::optional<Options> parseOptions(int argc, char** argv, std::string& error, b
         return std::nullopt;
       }
       o.flows = static_cast<uint32_t>(v);
+    } else if (a == "--loop" && o.mode == Mode::kReplay) {
+      if (!value(num)) return std::nullopt;
+      char* end = nullptr;
+      unsigned long v = std::strtoul(num.c_str(), &end, 10);
+      if (end == num.c_str() || *end != '\0' || v < 1 || v > 1000000) {
+        error = "--loop " + num + ": expected a number of passes from 1 to 1000000";
+        return std::nullopt;
+      }
+      o.loop = static_cast<uint32_t>(v);
     } else if (a == "--duration" && o.mode != Mode::kReplay) {
       if (!value(num)) return std::nullopt;
       char* end = nullptr;

@@ -27,6 +27,7 @@ struct Options {
   std::string write;       // replay: pcap of what would be forwarded
   std::string prometheus;  // counters also as Prometheus text to this file
   uint32_t flows = 65536;  // flow table capacity per worker
+  uint32_t loop = 1;       // replay: passes over the capture, each shifted in time
   double duration_s = 0;   // live modes: stop after this long (0 = until signal)
   bool summary = true;     // human summary on stderr when it is a terminal
 };

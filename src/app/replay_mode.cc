@@ -80,40 +80,66 @@ int runReplay(const Options& opts) {
     emit(writer, worker, inject.back, inject.n_back, ts_off, ts_flag, last_ts);
     rt.drainEvents();
     n = 0;
+    // SIGHUP: between bursts the main lcore is the only reader, so the swap is immediate.
+    if (g_reload.exchange(false, std::memory_order_relaxed)) rt.reloadPolicy(0);
   };
+  // --loop N: the capture again and again, each pass shifted in time past the previous one,
+  // so its connections are new connections (a benchmark or a long reload test).
   CaptureFrame frame;
-  while (!g_stop.load(std::memory_order_relaxed) && reader.next(frame)) {
-    if (frame.data.size() > max_frame) {
-      // Larger than any mbuf of ours (only seen in captures of offloaded segments): counted
-      // and passed through untouched, as an inline appliance would fail open.
-      ++oversize;
-      worker.counters().inc(Counter::kPacketsRx);
-      worker.counters().inc(Counter::kPacketsOversize);
-      worker.counters().inc(Counter::kPacketsTx);
-      if (writer.isOpen()) writer.write(frame.ts_ns, frame.data);
-      continue;
+  std::string read_error;
+  uint64_t shift = 0;
+  for (uint32_t pass = 0; pass < opts.loop && !g_stop.load(std::memory_order_relaxed); ++pass) {
+    if (pass > 0 && !reader.open(opts.capture)) {
+      read_error = reader.error();
+      break;
     }
-    rte_mbuf* m = rte_pktmbuf_alloc(pool);
-    if (m == nullptr) {
-      std::fprintf(stderr, "smtpguard: replay mbuf pool exhausted\n");
-      return 1;
+    uint64_t first_ts = 0, pass_last = 0;
+    bool first = true;
+    while (!g_stop.load(std::memory_order_relaxed) && reader.next(frame)) {
+      if (first) {
+        first_ts = frame.ts_ns;
+        first = false;
+      }
+      pass_last = frame.ts_ns;
+      const uint64_t ts = frame.ts_ns + shift;
+      if (frame.data.size() > max_frame) {
+        // Larger than any mbuf of ours (only seen in captures of offloaded segments):
+        // counted and passed through untouched, as an inline appliance would fail open.
+        ++oversize;
+        worker.counters().inc(Counter::kPacketsRx);
+        worker.counters().inc(Counter::kPacketsOversize);
+        worker.counters().inc(Counter::kPacketsTx);
+        if (writer.isOpen()) writer.write(ts, frame.data);
+        continue;
+      }
+      rte_mbuf* m = rte_pktmbuf_alloc(pool);
+      if (m == nullptr) {
+        std::fprintf(stderr, "smtpguard: replay mbuf pool exhausted\n");
+        return 1;
+      }
+      auto len = static_cast<uint16_t>(frame.data.size());
+      std::memcpy(rte_pktmbuf_mtod(m, uint8_t*), frame.data.data(), len);
+      m->data_len = len;
+      m->pkt_len = len;
+      *RTE_MBUF_DYNFIELD(m, ts_off, uint64_t*) = ts;
+      m->ol_flags |= ts_flag;
+      last_ts = ts;
+      burst[n++] = m;
+      if (n == kReplayBurst) flush();
     }
-    auto len = static_cast<uint16_t>(frame.data.size());
-    std::memcpy(rte_pktmbuf_mtod(m, uint8_t*), frame.data.data(), len);
-    m->data_len = len;
-    m->pkt_len = len;
-    *RTE_MBUF_DYNFIELD(m, ts_off, uint64_t*) = frame.ts_ns;
-    m->ol_flags |= ts_flag;
-    last_ts = frame.ts_ns;
-    burst[n++] = m;
-    if (n == kReplayBurst) flush();
+    if (!reader.error().empty()) {
+      read_error = reader.error();
+      break;
+    }
+    // An hour between passes: longer than every flow timeout, so each pass starts afresh.
+    shift += pass_last - first_ts + 3600ull * 1000000000ull;
   }
   if (n > 0) flush();
   // End of file ends every flow still open, so each gets its smtp_flow event.
   worker.finish(last_ts);
-  if (!reader.error().empty()) {
+  if (!read_error.empty()) {
     std::fprintf(stderr, "smtpguard: %s (stopped there; counters cover what was read)\n",
-                 reader.error().c_str());
+                 read_error.c_str());
   }
   if (oversize > 0) {
     std::fprintf(stderr, "smtpguard: skipped %llu frames larger than %zu bytes\n",
@@ -124,7 +150,7 @@ int runReplay(const Options& opts) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   rt.report(elapsed);
   rte_mempool_free(pool);
-  return reader.error().empty() ? 0 : 1;
+  return read_error.empty() ? 0 : 1;
 }
 
 }  // namespace smtpguard

@@ -87,4 +87,52 @@ size_t buildTcpReset(Bytes frame, const PacketInfo& info, ResetTarget target, ui
   return l2 + ip_len + 20;
 }
 
+size_t buildIcmpProhibited(Bytes frame, const PacketInfo& info, uint8_t* out) {
+  if ((info.ip_version != 4 && info.ip_version != 6) || info.l3_offset < 14 ||
+      info.l3_offset > 22 || info.l4_offset < info.l3_offset ||
+      frame.size() < static_cast<size_t>(info.l4_offset) + 8) {
+    return 0;
+  }
+  const size_t l2 = info.l3_offset;
+  // The invoking packet's IP header and 8 bytes of its transport header.
+  const size_t quoted = info.l4_offset + 8 - info.l3_offset;
+  if (quoted > 48) return 0;
+  std::memcpy(out, frame.data() + 6, 6);  // back toward the sender
+  std::memcpy(out + 6, frame.data(), 6);
+  std::memcpy(out + 12, frame.data() + 12, l2 - 12);
+  uint8_t* ip = out + l2;
+  if (info.ip_version == 4) {
+    const size_t total = 20 + 8 + quoted;
+    std::memset(ip, 0, 28);
+    ip[0] = 0x45;
+    storeBe16(ip + 2, static_cast<uint16_t>(total));
+    ip[8] = 64;
+    ip[9] = 1;  // ICMP
+    std::memcpy(ip + 12, info.dst.b + 12, 4);
+    std::memcpy(ip + 16, info.src.b + 12, 4);
+    storeBe16(ip + 10, fold(sum16(ip, 20, 0)));
+    uint8_t* icmp = ip + 20;
+    icmp[0] = 3;   // destination unreachable
+    icmp[1] = 13;  // communication administratively prohibited
+    std::memcpy(icmp + 8, frame.data() + info.l3_offset, quoted);
+    storeBe16(icmp + 2, fold(sum16(icmp, 8 + quoted, 0)));
+    return l2 + total;
+  }
+  const size_t payload = 8 + quoted;
+  std::memset(ip, 0, 48);
+  ip[0] = 0x60;
+  storeBe16(ip + 4, static_cast<uint16_t>(payload));
+  ip[6] = 58;  // ICMPv6
+  ip[7] = 64;
+  std::memcpy(ip + 8, info.dst.b, 16);
+  std::memcpy(ip + 24, info.src.b, 16);
+  uint8_t* icmp = ip + 40;
+  icmp[0] = 1;  // destination unreachable
+  icmp[1] = 1;  // communication with destination administratively prohibited
+  std::memcpy(icmp + 8, frame.data() + info.l3_offset, quoted);
+  const uint32_t pseudo = sum16(ip + 8, 32, 0) + 58 + static_cast<uint32_t>(payload);
+  storeBe16(icmp + 2, fold(sum16(icmp, payload, pseudo)));
+  return l2 + 40 + payload;
+}
+
 }  // namespace smtpguard

@@ -28,4 +28,14 @@ inline constexpr size_t kMaxResetFrame = 14 + 8 + 40 + 20;
 // IPv6 extension headers are not copied. Checksums are computed.
 size_t buildTcpReset(Bytes frame, const PacketInfo& info, ResetTarget target, uint8_t* out);
 
+// Largest frame buildIcmpProhibited writes: Ethernet + two VLAN tags + IP + ICMP header, then
+// the invoking packet's IP header and first 8 transport bytes (RFC 792, RFC 4443 §3.1).
+inline constexpr size_t kMaxIcmpFrame = 14 + 8 + 40 + 8 + 40 + 8;
+
+// ICMP destination unreachable, administratively prohibited (ICMPv4 type 3 code 13, RFC 1812
+// §5.2.7.1; ICMPv6 type 1 code 1, RFC 4443), toward the packet's sender from its destination
+// address: smtpguard is L2-transparent and has no address of its own. Returns the length, 0
+// when the packet carries IP options or extension headers beyond what is quoted.
+size_t buildIcmpProhibited(Bytes frame, const PacketInfo& info, uint8_t* out);
+
 }  // namespace smtpguard

@@ -305,6 +305,10 @@ Worker::PacketVerdict Worker::decideConnection(Flow& f, FlowDir dir, Bytes frame
       emitVerdict(f, v, true, now_ns);
       // The client gives up at once instead of waiting for a timeout. Picked up mid-stream,
       // the server is reset too.
+      if (v.reject_with == RejectWith::kIcmp && dir == FlowDir::kToServer) {
+        injectIcmp(frame, info, now_ns);
+        return PacketVerdict::kDrop;
+      }
       injectReset(frame, info,
                   dir == FlowDir::kToServer ? ResetTarget::kSender : ResetTarget::kReceiver,
                   now_ns);
@@ -565,29 +569,59 @@ void Worker::onFlowEnd(Flow& f, EndReason reason, uint64_t now_ns) {
   f.app_ref = 0;
 }
 
-void Worker::injectReset(Bytes frame, const PacketInfo& info, ResetTarget target, uint64_t ts_ns) {
-  const bool back = target == ResetTarget::kSender;
-  uint16_t& count = back ? inject_->n_back : inject_->n_onward;
-  if (config_.inject_pool == nullptr || count >= 2 * kMaxBurst) return;
-  rte_mbuf* m = rte_pktmbuf_alloc(config_.inject_pool);
+uint8_t* Worker::allocInjected(bool back, size_t room, uint64_t ts_ns, rte_mbuf*& m) {
+  const uint16_t count = back ? inject_->n_back : inject_->n_onward;
+  if (config_.inject_pool == nullptr || count >= 2 * kMaxBurst) return nullptr;
+  m = rte_pktmbuf_alloc(config_.inject_pool);
   if (m == nullptr) {
     counters_.inc(Counter::kPoolExhausted);
-    return;
+    return nullptr;
   }
-  auto* out = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, kMaxResetFrame));
-  size_t len = out != nullptr ? buildTcpReset(frame, info, target, out) : 0;
-  if (len == 0) {
+  auto* out = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, static_cast<uint16_t>(room)));
+  if (out == nullptr) {
     rte_pktmbuf_free(m);
-    return;
+    return nullptr;
   }
-  m->data_len = static_cast<uint16_t>(len);
-  m->pkt_len = static_cast<uint32_t>(len);
   if (config_.timestamp_offset >= 0) {
     *RTE_MBUF_DYNFIELD(m, config_.timestamp_offset, uint64_t*) = ts_ns;
     m->ol_flags |= config_.timestamp_flag;
   }
-  (back ? inject_->back : inject_->onward)[count++] = m;
-  counters_.inc(Counter::kPacketsRstInjected);
+  return out;
+}
+
+// Trims the mbuf to the frame actually built and queues it (len 0: nothing built).
+static bool queueInjected(BurstInjections& inj, bool back, rte_mbuf* m, size_t len) {
+  if (len == 0) {
+    rte_pktmbuf_free(m);
+    return false;
+  }
+  m->data_len = static_cast<uint16_t>(len);
+  m->pkt_len = static_cast<uint32_t>(len);
+  if (back) {
+    inj.back[inj.n_back++] = m;
+  } else {
+    inj.onward[inj.n_onward++] = m;
+  }
+  return true;
+}
+
+void Worker::injectReset(Bytes frame, const PacketInfo& info, ResetTarget target, uint64_t ts_ns) {
+  const bool back = target == ResetTarget::kSender;
+  rte_mbuf* m = nullptr;
+  uint8_t* out = allocInjected(back, kMaxResetFrame, ts_ns, m);
+  if (out == nullptr) return;
+  if (queueInjected(*inject_, back, m, buildTcpReset(frame, info, target, out))) {
+    counters_.inc(Counter::kPacketsRstInjected);
+  }
+}
+
+void Worker::injectIcmp(Bytes frame, const PacketInfo& info, uint64_t ts_ns) {
+  rte_mbuf* m = nullptr;
+  uint8_t* out = allocInjected(true, kMaxIcmpFrame, ts_ns, m);
+  if (out == nullptr) return;
+  if (queueInjected(*inject_, true, m, buildIcmpProhibited(frame, info, out))) {
+    counters_.inc(Counter::kPacketsIcmpInjected);
+  }
 }
 
 void Worker::finish(uint64_t now_ns) {

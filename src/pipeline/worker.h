@@ -133,6 +133,10 @@ class Worker {
   // Queues a TCP RST for the connection of `frame` (see tcp_reset.h); toward the packet's
   // sender it leaves back through the receiving port, toward its receiver onward.
   void injectReset(Bytes frame, const PacketInfo& info, ResetTarget target, uint64_t ts_ns);
+  // Queues an ICMP administratively-prohibited back toward the packet's sender.
+  void injectIcmp(Bytes frame, const PacketInfo& info, uint64_t ts_ns);
+  // Takes an mbuf for a generated packet and queues it; nullptr when none can be had.
+  uint8_t* allocInjected(bool back, size_t room, uint64_t ts_ns, rte_mbuf*& m);
   PortClass portClassOf(const Flow& f) const { return pol_->ports.classOf(f.server_port); }
 
   WorkerConfig config_;

@@ -34,6 +34,7 @@ namespace smtpguard {
   X(kPacketsOtherL4,          "packets.other_l4")                                     \
   X(kPacketsSmtpPort,         "packets.smtp_port")                                    \
   X(kPacketsRstInjected,      "packets.rst_injected")                                 \
+  X(kPacketsIcmpInjected,     "packets.icmp_injected")                                \
   /* why a packet was malformed: one of these per packets.malformed */               \
   X(kMalformedEthernet,       "packets.malformed.ethernet")                           \
   X(kMalformedVlan,           "packets.malformed.vlan")                               \

@@ -125,3 +125,65 @@ TEST(TcpReset, NonTcpYieldsNothing) {
 
 }  // namespace
 }  // namespace smtpguard
+
+namespace smtpguard {
+namespace {
+
+// Test that an IPv4 SYN gets ICMP type 3 code 13 from its destination, quoting the IP header
+// and 8 bytes of TCP, with valid IP and ICMP checksums.
+TEST(IcmpProhibited, Ipv4QuotesHeaderAndEightBytes) {
+  auto syn = test::buildPacket({.src = "100.64.0.7",
+                                .dst = "198.19.0.1",
+                                .sport = 40000,
+                                .dport = 25,
+                                .flags = kTcpSyn,
+                                .seq = 1000});
+  PacketInfo info;
+  ASSERT_EQ(parsePacket(syn, info), ParseResult::kOk);
+  uint8_t out[kMaxIcmpFrame];
+  size_t n = buildIcmpProhibited(syn, info, out);
+  ASSERT_EQ(n, 14u + 20 + 8 + 28);
+  std::vector<uint8_t> f(out, out + n);
+  PacketInfo icmp;
+  ASSERT_EQ(parsePacket(f, icmp), ParseResult::kOk);
+  EXPECT_EQ(icmp.l4_proto, 1);
+  EXPECT_EQ(icmp.src, info.dst);
+  EXPECT_EQ(icmp.dst, info.src);
+  EXPECT_TRUE(test::ipv4HeaderChecksumOk(f, icmp.l3_offset));
+  const uint8_t* body = out + icmp.l4_offset;
+  EXPECT_EQ(body[0], 3);
+  EXPECT_EQ(body[1], 13);
+  EXPECT_EQ(test::detail::foldSum(test::detail::sum16(body, 8 + 28)), 0);
+  EXPECT_EQ(0, std::memcmp(body + 8, syn.data() + info.l3_offset, 28));
+}
+
+// Test that IPv6 gets ICMPv6 type 1 code 1 whose checksum covers the pseudo-header.
+TEST(IcmpProhibited, Ipv6ChecksumCoversPseudoHeader) {
+  auto syn = test::buildPacket({.src = "2001:db8:4000::7",
+                                .dst = "2001:db8:1::25",
+                                .sport = 40000,
+                                .dport = 25,
+                                .flags = kTcpSyn,
+                                .seq = 1});
+  PacketInfo info;
+  ASSERT_EQ(parsePacket(syn, info), ParseResult::kOk);
+  uint8_t out[kMaxIcmpFrame];
+  size_t n = buildIcmpProhibited(syn, info, out);
+  ASSERT_EQ(n, 14u + 40 + 8 + 48);
+  std::vector<uint8_t> f(out, out + n);
+  PacketInfo icmp;
+  ASSERT_EQ(parsePacket(f, icmp), ParseResult::kOk);
+  EXPECT_EQ(icmp.l4_proto, 58);
+  EXPECT_EQ(icmp.dst, info.src);
+  test::PacketLayout lay;
+  lay.l3_offset = icmp.l3_offset;
+  lay.l4_offset = icmp.l4_offset;
+  lay.l3_len = icmp.l3_len;
+  lay.ipv6 = true;
+  EXPECT_TRUE(test::l4ChecksumOk(f, lay, 58));
+  EXPECT_EQ(out[icmp.l4_offset], 1);
+  EXPECT_EQ(out[icmp.l4_offset + 1], 1);
+}
+
+}  // namespace
+}  // namespace smtpguard
