@@ -44,8 +44,9 @@ struct SessionAttachment {
   uint8_t anomalies = 0;        // 1 << SmtpAnomaly, every anomaly of the flow so far
   uint16_t server_version = 0;  // negotiated (supported_versions when present)
   uint16_t cipher_suite = 0;
-  uint16_t alerted_rule = kNoRule;  // the last alert raised, so one rule alerts once per run
-  PatternMatches patterns;          // for the snapshot generation they carry
+  uint16_t alerted_rule = kNoRule;   // the last session verdict acted on: once per flow
+  uint16_t shadowed_rule = kNoRule;  // the last shadow session rule reported: likewise
+  PatternMatches patterns;           // for the snapshot generation they carry
   std::array<char, 32> ja3s{};
   std::array<char, 32> ja3{};  // hex MD5, once the ClientHello is parsed
   std::array<char, 36> ja4{};

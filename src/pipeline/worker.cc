@@ -352,15 +352,20 @@ void Worker::decideSession(Flow& f, uint64_t now_ns) {
     }
   }
   const smtpguard::Verdict v = evaluateSession(*snap, facts, now_ns / 1000000000u);
-  if (v.stage != Stage::kSession) return;  // the SYN verdict stands
   // A session rule keeps matching once its facts hold: act, count and report it once.
-  if (a == nullptr) a = attachment(f, true);
+  if ((v.stage == Stage::kSession || v.shadow()) && a == nullptr) a = attachment(f, true);
+  if (v.shadow() && snap->rule(v.shadow_index).stage == Stage::kSession &&
+      (a == nullptr || a->shadowed_rule != v.shadow_index)) {
+    if (a != nullptr) a->shadowed_rule = v.shadow_index;
+    ++counters_.rule_shadow[pol_->rule_slot[v.shadow_index]];
+    emitVerdict(f, v, false, now_ns);
+  }
+  if (v.stage != Stage::kSession) return;  // the SYN verdict stands
   if (a != nullptr) {
     if (a->alerted_rule == v.rule_index) return;
     a->alerted_rule = v.rule_index;
   }
-  countRule(v);
-  if (v.shadow()) emitVerdict(f, v, false, now_ns);
+  if (v.rule_index < pol_->rule_slot.size()) ++counters_.rule_hits[pol_->rule_slot[v.rule_index]];
   switch (v.action) {
     case Action::kAllow:
     case Action::kRateLimit:  // rate limits apply to new connections only
