@@ -16,11 +16,6 @@ import subprocess
 import sys
 import tempfile
 
-binary, corpus = sys.argv[1], sys.argv[2]
-if not os.path.isdir(corpus):
-    print(f"corpus not found at {corpus}: skipped")
-    sys.exit(77)
-expected_all = json.load(open(os.path.join(corpus, "expected.json")))
 
 
 def secrets_in(path):
@@ -40,56 +35,69 @@ def secrets_in(path):
     return found
 
 
-failures = []
-secrets_checked = 0
-for name, exp in sorted(expected_all.items()):
-    cap = os.path.join(corpus, name)
-    with tempfile.TemporaryDirectory() as tmp:
-        stats, events = os.path.join(tmp, "s.json"), os.path.join(tmp, "e.jsonl")
-        prom = os.path.join(tmp, "m.prom")
-        p = subprocess.run([binary, "replay", cap, "--stats", stats, "--events", events,
-                            "--prometheus", prom, "--no-summary"],
-                           capture_output=True, text=True, timeout=120)
-        if p.returncode != 0:
-            failures.append(f"{name}: exit {p.returncode}: {p.stderr.strip()}")
-            continue
-        c = json.load(open(stats))
-        ev_text = open(events).read()
-        outputs = {"stats": open(stats).read(), "events": ev_text, "prometheus": open(prom).read(),
-                   "stdout": p.stdout, "stderr": p.stderr}
-    evs = [json.loads(l) for l in ev_text.splitlines()]
-    hellos = [e for e in evs if e["event_type"] == "tls_client_hello"]
-    got = {
-        "flows_25": c.get("flows.port.25"), "flows_465": c.get("flows.port.465"),
-        "flows_587": c.get("flows.port.587"), "flows_2525": c.get("flows.port.2525"),
-        "starttls_attempted": c["smtp.starttls.attempted"],
-        "starttls_accepted": c["smtp.starttls.accepted"],
-        "client_hello": c["smtp.tls.client_hello"],
-        "plaintext_auth": c["smtp.auth.plaintext"],
-        "ja3": sorted(h["tls"]["ja3"]["hash"] for h in hellos),
-        "sni": sorted(h["tls"]["sni"] for h in hellos if "sni" in h["tls"]),
-        "auth_mechs": sorted(m for k, v in c.items() if k.startswith("smtp.auth.plaintext.")
-                             for m in [k.rsplit(".", 1)[1]] * v),
-    }
-    for key, want in exp.items():
-        want_cmp = sorted(want) if isinstance(want, list) else want
-        if got.get(key) != want_cmp:
-            failures.append(f"{name}: {key} got {got.get(key)}, expected {want_cmp}")
-    # One smtp_flow event per connection seen, each with its end reason.
-    flows = [e for e in evs if e["event_type"] == "smtp_flow"]
-    if len(flows) != c["flows.created"]:
-        failures.append(f"{name}: {len(flows)} smtp_flow events for {c['flows.created']} flows")
-    for secret in secrets_in(cap):
-        secrets_checked += 1
-        for where, text in outputs.items():
-            if secret in text:
-                failures.append(f"{name}: an AUTH secret appears in {where}")
-    print(f"{name}: checked {len(exp)} expectations")
 
-# arkime/smtp-data-250.pcap carries AUTH PLAIN in clear: the secret check must have run.
-if "arkime/smtp-data-250.pcap" in expected_all and secrets_checked < 2:
-    failures.append(f"only {secrets_checked} AUTH secrets found in the corpus: check is vacuous")
-for f in failures:
-    print("FAIL", f)
-print(f"{len(expected_all)} captures, {secrets_checked} secrets checked, {len(failures)} failures")
-sys.exit(1 if failures else 0)
+
+def main():
+    global binary, corpus, expected_all
+    binary, corpus = sys.argv[1], sys.argv[2]
+    if not os.path.isdir(corpus):
+        print(f"corpus not found at {corpus}: skipped")
+        return 77
+    expected_all = json.load(open(os.path.join(corpus, "expected.json")))
+    failures = []
+    secrets_checked = 0
+    for name, exp in sorted(expected_all.items()):
+        cap = os.path.join(corpus, name)
+        with tempfile.TemporaryDirectory() as tmp:
+            stats, events = os.path.join(tmp, "s.json"), os.path.join(tmp, "e.jsonl")
+            prom = os.path.join(tmp, "m.prom")
+            p = subprocess.run([binary, "replay", cap, "--stats", stats, "--events", events,
+                                "--prometheus", prom, "--no-summary"],
+                               capture_output=True, text=True, timeout=120)
+            if p.returncode != 0:
+                failures.append(f"{name}: exit {p.returncode}: {p.stderr.strip()}")
+                continue
+            c = json.load(open(stats))
+            ev_text = open(events).read()
+            outputs = {"stats": open(stats).read(), "events": ev_text, "prometheus": open(prom).read(),
+                       "stdout": p.stdout, "stderr": p.stderr}
+        evs = [json.loads(l) for l in ev_text.splitlines()]
+        hellos = [e for e in evs if e["event_type"] == "tls_client_hello"]
+        got = {
+            "flows_25": c.get("flows.port.25"), "flows_465": c.get("flows.port.465"),
+            "flows_587": c.get("flows.port.587"), "flows_2525": c.get("flows.port.2525"),
+            "starttls_attempted": c["smtp.starttls.attempted"],
+            "starttls_accepted": c["smtp.starttls.accepted"],
+            "client_hello": c["smtp.tls.client_hello"],
+            "plaintext_auth": c["smtp.auth.plaintext"],
+            "ja3": sorted(h["tls"]["ja3"]["hash"] for h in hellos),
+            "sni": sorted(h["tls"]["sni"] for h in hellos if "sni" in h["tls"]),
+            "auth_mechs": sorted(m for k, v in c.items() if k.startswith("smtp.auth.plaintext.")
+                                 for m in [k.rsplit(".", 1)[1]] * v),
+        }
+        for key, want in exp.items():
+            want_cmp = sorted(want) if isinstance(want, list) else want
+            if got.get(key) != want_cmp:
+                failures.append(f"{name}: {key} got {got.get(key)}, expected {want_cmp}")
+        # One smtp_flow event per connection seen, each with its end reason.
+        flows = [e for e in evs if e["event_type"] == "smtp_flow"]
+        if len(flows) != c["flows.created"]:
+            failures.append(f"{name}: {len(flows)} smtp_flow events for {c['flows.created']} flows")
+        for secret in secrets_in(cap):
+            secrets_checked += 1
+            for where, text in outputs.items():
+                if secret in text:
+                    failures.append(f"{name}: an AUTH secret appears in {where}")
+        print(f"{name}: checked {len(exp)} expectations")
+
+    # arkime/smtp-data-250.pcap carries AUTH PLAIN in clear: the secret check must have run.
+    if "arkime/smtp-data-250.pcap" in expected_all and secrets_checked < 2:
+        failures.append(f"only {secrets_checked} AUTH secrets found in the corpus: check is vacuous")
+    for f in failures:
+        print("FAIL", f)
+    print(f"{len(expected_all)} captures, {secrets_checked} secrets checked, {len(failures)} failures")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
