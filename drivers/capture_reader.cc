@@ -33,6 +33,11 @@ CaptureReader::~CaptureReader() {
 }
 
 bool CaptureReader::open(const std::string& path) {
+  if (pcap_ != nullptr) {  // reopening (replay --loop): the previous pass is done with
+    pcap_close(pcap_);
+    pcap_ = nullptr;
+  }
+  error_.clear();
   char errbuf[PCAP_ERRBUF_SIZE] = {};
   // Nanosecond precision: libpcap scales microsecond files up, so both read alike.
   pcap_ = pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_NANO, errbuf);
