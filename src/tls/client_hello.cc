@@ -216,10 +216,8 @@ TlsParseStatus parseClientHello(Bytes message, ClientHelloInfo& out) {
   if (!r.skip(sid_len) || !r.u16(cs_len)) return TlsParseStatus::kTruncated;
   if ((cs_len & 1) != 0) return TlsParseStatus::kBadLength;  // a list of uint16
   if (!r.bytes(cs_len, cs)) return TlsParseStatus::kTruncated;
-  out.cipher_suites.appendBe16(cs.data(), cs.size() / 2);
-  uint16_t non_grease = 0;
-  for (size_t i = 0; i < cs.size(); i += 2) non_grease += !isGrease(loadBe16(cs.data() + i));
-  out.cipher_suites_non_grease = non_grease;
+  out.cipher_suites_non_grease =
+      static_cast<uint16_t>(cs.size() / 2 - out.cipher_suites.appendBe16(cs.data(), cs.size() / 2));
   uint8_t comp_len = 0;
   if (!r.u8(comp_len)) return TlsParseStatus::kTruncated;
   if (comp_len == 0) return TlsParseStatus::kBadLength;
@@ -233,14 +231,18 @@ TlsParseStatus parseClientHello(Bytes message, ClientHelloInfo& out) {
   if (r.remaining() != 0) out.flags |= kHelloFlagTrailingBytes;
   out.has_extensions_block = true;
 
-  ByteReader e(ext);
+  const uint8_t* e = ext.data();
+  size_t left = ext.size();
   uint32_t seen = 0;
-  while (e.remaining() > 0) {
-    uint16_t type = 0;
-    uint16_t len = 0;
-    Bytes data;
+  while (left > 0) {
     // A truncated extension breaks the framing of the whole block: JA3/JA4 would be guesses.
-    if (!e.u16(type) || !e.u16(len) || !e.bytes(len, data)) return TlsParseStatus::kBadExtension;
+    if (left < 4) return TlsParseStatus::kBadExtension;
+    const uint16_t type = loadBe16(e);
+    const size_t len = loadBe16(e + 2);
+    if (left - 4 < len) return TlsParseStatus::kBadExtension;
+    const Bytes data(e + 4, len);
+    e += 4 + len;
+    left -= 4 + len;
     out.extensions.push(type);
     out.extensions_non_grease += !isGrease(type);
     uint32_t bit = knownExtensionBit(type);

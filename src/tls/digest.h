@@ -11,8 +11,10 @@
 #include <openssl/types.h>
 
 #include <array>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string_view>
 
@@ -49,13 +51,22 @@ class DigestContext {
   std::unique_ptr<EVP_MD_CTX, MdCtxFree> sha256_ctx_;
 };
 
-// Lower-case hex of `bytes` into `out` (2 chars per byte); writes exactly 2 * bytes.size().
-inline void hexEncode(const uint8_t* bytes, size_t n, char* out) {
-  constexpr char kHex[] = "0123456789abcdef";
-  for (size_t i = 0; i < n; ++i) {
-    out[2 * i] = kHex[bytes[i] >> 4];
-    out[2 * i + 1] = kHex[bytes[i] & 0x0f];
+// Two lower-case hex characters per byte value, as the uint16 that holds them in memory order:
+// one 2-byte store per byte instead of two table lookups.
+struct HexPairs {
+  std::array<uint16_t, 256> pairs{};
+  constexpr HexPairs() {
+    constexpr char kDigits[] = "0123456789abcdef";
+    for (int b = 0; b < 256; ++b)
+      pairs[b] = std::bit_cast<uint16_t>(std::array<char, 2>{kDigits[b >> 4], kDigits[b & 0xf]});
   }
+  uint16_t operator[](size_t b) const { return pairs[b]; }
+};
+inline constexpr HexPairs kHexPairs;
+
+// Lower-case hex of `bytes` into `out` (2 chars per byte); writes exactly 2 * n.
+inline void hexEncode(const uint8_t* bytes, size_t n, char* out) {
+  for (size_t i = 0; i < n; ++i) std::memcpy(out + 2 * i, &kHexPairs.pairs[bytes[i]], 2);
 }
 
 }  // namespace smtpguard

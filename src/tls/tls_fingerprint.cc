@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cstring>
 
 namespace smtpguard {
@@ -45,34 +46,33 @@ inline char* putDecimal(char* p, uint32_t v) {
   return p + 3;
 }
 
-struct HexTable {
-  std::array<char, 512> pairs{};
-  constexpr HexTable() {
-    for (int b = 0; b < 256; ++b) {
-      pairs[2 * b] = kHexDigits[b >> 4];
-      pairs[2 * b + 1] = kHexDigits[b & 0xf];
-    }
-  }
-};
-constexpr HexTable kHex;
+// The formatters build text in integers and store them whole, which fixes the byte order.
+static_assert(std::endian::native == std::endian::little, "x86-64 and AArch64 are little-endian");
 
-// Four lower-case hex characters and a ','.
+// Four lower-case hex characters, in memory order.
+inline uint32_t hex16(uint16_t v) {
+  return kHexPairs[v >> 8] | static_cast<uint32_t>(kHexPairs[v & 0xff]) << 16;
+}
+
+// Four lower-case hex characters and a ','. One 8-byte store, so it may write 3 bytes past the
+// returned end: every buffer it writes has kFormatSlack spare bytes.
 inline char* putHex16Comma(char* p, uint16_t v) {
-  std::memcpy(p, kHex.pairs.data() + 2 * (v >> 8), 2);
-  std::memcpy(p + 2, kHex.pairs.data() + 2 * (v & 0xff), 2);
-  p[4] = ',';
+  const uint64_t w = hex16(v) | uint64_t{','} << 32;
+  std::memcpy(p, &w, sizeof w);
   return p + 5;
 }
 
 // JA3 README: values joined by '-', GREASE ignored "completely" (ciphers, extensions, curves).
-// Each value is followed by '-'; the last one is taken back.
+// Each value is written followed by '-', and the position advances past it only if it is not
+// GREASE (written this way, the compiler tests GREASE only on the >= 1000 path: GREASE values
+// are 2570 and above); the last '-' is taken back.
 template <typename T, size_t N>
 char* putJa3List(char* p, const BoundedList<T, N>& list, bool skip_grease) {
   char* start = p;
   for (T v : list.view()) {
-    if (skip_grease && isGrease(v)) continue;
-    p = putDecimal(p, v);
-    *p++ = '-';
+    char* next = putDecimal(p, v);
+    *next++ = '-';
+    p = skip_grease && isGrease(v) ? p : next;
   }
   return p - (p != start);
 }
@@ -80,6 +80,102 @@ char* putJa3List(char* p, const BoundedList<T, N>& list, bool skip_grease) {
 inline char* putHexList(char* p, const uint16_t* v, size_t n) {
   for (size_t i = 0; i < n; ++i) p = putHex16Comma(p, v[i]);
   return p - (n != 0);
+}
+
+// JA4 sections b and c: a list sorted, as "xxxx,xxxx,...,xxxx" (JA4.md: 4 hex characters, lower
+// case, comma delimited), some values left out (GREASE; SNI and ALPN from the extensions).
+//
+// std::sort of the 10-40 values of a hello, then formatting, was ~80 ns of data-dependent
+// branches. Here each value goes straight to its place, its rank: the number of values below it,
+// counted for all lanes at once with one compare per vector of 8 and value, without a branch.
+// A value left out becomes the largest key, so it is below nothing; its own write lands on the
+// slot after the list or on an "ffff" slot, with the same text. Equal values would share a rank
+// and leave a slot unwritten: the ranks then do not add up to 0 + 1 + ... + (kept - 1) and the
+// list takes the scalar path, like a list of more than 64 values. (I16x8, U16x8, greaseLanes()
+// and horizontalSum() come with client_hello.h.)
+
+constexpr size_t kMaxRankedValues = 64;
+constexpr int16_t kLeftOutKey = 0x7fff;  // 0xffff with the top bit flipped
+
+inline uint16_t keyValue(int16_t key) {
+  return static_cast<uint16_t>(static_cast<uint16_t>(key) ^ 0x8000);
+}
+
+// `values` is readable for 8 * kVectors entries, of which the first n (<= 8 * kVectors) count;
+// `p` has room for 5 * 8 * kVectors bytes. Returns the end of the list, or nullptr when two kept
+// values are equal.
+template <size_t kVectors, typename LeftOut>
+char* putRankedHex(char* p, const uint16_t* values, size_t n, LeftOut left_out) {
+  // Keys: unsigned order as signed order (top bit flipped); left out and past-the-end lanes get
+  // the largest key.
+  I16x8 key[kVectors];
+  I16x8 out[kVectors];
+  alignas(16) int16_t keys[8 * kVectors];
+#pragma GCC unroll 8
+  for (size_t k = 0; k < kVectors; ++k) {
+    U16x8 v;
+    std::memcpy(&v, values + 8 * k, sizeof v);
+    const I16x8 lane = I16x8{0, 1, 2, 3, 4, 5, 6, 7} + static_cast<int16_t>(8 * k);
+    out[k] = left_out(v) | (lane >= static_cast<int16_t>(n));
+    const I16x8 flipped = std::bit_cast<I16x8>(v) ^ static_cast<int16_t>(-0x8000);
+    key[k] = (flipped & ~out[k]) | (out[k] & kLeftOutKey);
+    std::memcpy(keys + 8 * k, &key[k], sizeof key[k]);
+  }
+  I16x8 rank[kVectors];
+#pragma GCC unroll 8
+  for (size_t k = 0; k < kVectors; ++k) rank[k] = I16x8{};
+  for (size_t j = 0; j < n; ++j) {
+    const I16x8 b = I16x8{} + keys[j];
+#pragma GCC unroll 8
+    for (size_t k = 0; k < kVectors; ++k) rank[k] -= b < key[k];
+  }
+  // Kept values, and the sum of their ranks.
+  I16x8 sum{};
+  I16x8 left{};
+#pragma GCC unroll 8
+  for (size_t k = 0; k < kVectors; ++k) {
+    sum += rank[k] & ~out[k];
+    left -= out[k];
+  }
+  const size_t kept = 8 * kVectors - static_cast<size_t>(horizontalSum(left));
+  const size_t rank_sum = static_cast<size_t>(horizontalSum(sum));
+  alignas(16) uint16_t ranks[8 * kVectors];
+  std::memcpy(ranks, rank, sizeof ranks);
+
+  // Commas first, then each value's 4 characters at 5 * rank: a rank counts keys strictly below,
+  // so it is < n and every write stays within the 5 * 8 * kVectors bytes.
+  std::memset(p, ',', 5 * 8 * kVectors);
+  for (size_t i = 0; i < n; ++i) {
+    const uint32_t text = hex16(keyValue(keys[i]));
+    std::memcpy(p + 5 * size_t{ranks[i]}, &text, sizeof text);
+  }
+  if (rank_sum != kept * (kept - 1) / 2) return nullptr;
+  return kept == 0 ? p : p + 5 * kept - 1;
+}
+
+// `values` (n of them, readable for kMaxRankedValues entries) sorted without the left-out ones;
+// `p` has room for 5 * max(n, kMaxRankedValues) bytes.
+template <typename LeftOut>
+char* putSortedHexList(char* p, const uint16_t* values, size_t n, LeftOut left_out) {
+  char* end = nullptr;
+  if (n <= 8)
+    end = putRankedHex<1>(p, values, n, left_out);
+  else if (n <= 16)
+    end = putRankedHex<2>(p, values, n, left_out);
+  else if (n <= 32)
+    end = putRankedHex<4>(p, values, n, left_out);
+  else if (n <= kMaxRankedValues)
+    end = putRankedHex<8>(p, values, n, left_out);
+  if (end != nullptr) return end;
+  // Over 64 values (OpenSSL's "ALL" offers ~140 suites) or a value listed twice.
+  uint16_t kept[kMaxCipherSuites > kMaxExtensions ? kMaxCipherSuites : kMaxExtensions];
+  size_t m = 0;
+  for (size_t i = 0; i < n; ++i) {
+    kept[m] = values[i];
+    m += left_out(U16x8{} + values[i])[0] == 0;  // the lane test, on one value
+  }
+  std::sort(kept, kept + m);
+  return putHexList(p, kept, m);
 }
 
 // JA4.md "TLS and DTLS Version".
@@ -197,25 +293,20 @@ void buildJa4Parts(const ClientHelloInfo& hello, Ja4Transport transport, Ja4Part
   putJa4Alpn(a + 8, hello);
 
   // Section b: cipher hex codes, GREASE removed, sorted, comma-joined.
-  uint16_t tmp[kMaxCipherSuites > kMaxExtensions ? kMaxCipherSuites : kMaxExtensions];
-  size_t n = 0;
-  for (uint16_t v : hello.cipher_suites.view()) {  // branch-free compaction
-    tmp[n] = v;
-    n += !isGrease(v);
-  }
-  std::sort(tmp, tmp + n);
-  out.b_length = static_cast<uint16_t>(putHexList(out.b.data(), tmp, n) - out.b.data());
+  static_assert(decltype(hello.cipher_suites)::capacity() >= kMaxRankedValues &&
+                decltype(hello.extensions)::capacity() >= kMaxRankedValues);
+  static_assert(sizeof out.b >= 5 * kMaxRankedValues && sizeof out.c >= 5 * kMaxRankedValues);
+  out.b_length = static_cast<uint16_t>(
+      putSortedHexList(out.b.data(), hello.cipher_suites.values.data(), hello.cipher_suites.count,
+                       [](U16x8 v) { return greaseLanes(v); }) -
+      out.b.data());
 
   // Section c: extensions sorted without GREASE, SNI (0000) and ALPN (0010); then '_' and the
   // signature algorithms "in the order that they appear", and no '_' when there are none.
-  n = 0;
-  for (uint16_t v : hello.extensions.view()) {
-    tmp[n] = v;
-    n += !(isGrease(v) | (v == kExtServerName) | (v == kExtAlpn));
-  }
-  std::sort(tmp, tmp + n);
-  out.c_has_extensions = n != 0;
-  char* c = putHexList(out.c.data(), tmp, n);
+  char* c = putSortedHexList(
+      out.c.data(), hello.extensions.values.data(), hello.extensions.count,
+      [](U16x8 v) -> I16x8 { return greaseLanes(v) | (v == kExtServerName) | (v == kExtAlpn); });
+  out.c_has_extensions = c != out.c.data();
   char* underscore = c;
   *c++ = '_';
   char* sigalgs = c;

@@ -20,7 +20,7 @@ namespace smtpguard {
 inline constexpr size_t kJa3StringCapacity = 6 + kMaxCipherSuites * 6 + 1 + kMaxExtensions * 6 + 1 +
                                              kMaxSupportedGroups * 6 + 1 + kMaxPointFormats * 4;
 inline constexpr size_t kJa3sStringCapacity = 6 + 6 + kMaxServerExtensions * 6;
-// The decimal formatter stores 4 bytes at a time and may write 3 bytes past the string's end.
+// The formatters store 4 or 8 bytes at a time and may write 3 bytes past the string's end.
 inline constexpr size_t kFormatSlack = 4;
 using Ja3Text = std::array<char, kJa3StringCapacity + kFormatSlack>;
 inline constexpr size_t kJa4Length = 36;  // "t13d1516h2_8daaf6152771_e5627efa2ab1"
@@ -56,8 +56,8 @@ enum class Ja4Transport : char { kTcp = 't', kQuic = 'q', kDtls = 'd' };
 // algorithms in wire order. Empty `b` or `c` hash to "000000000000".
 struct Ja4Parts {
   std::array<char, 10> a;
-  std::array<char, kMaxCipherSuites * 5> b;
-  std::array<char, kMaxExtensions * 5 + 1 + kMaxSignatureAlgorithms * 5> c;
+  std::array<char, kMaxCipherSuites * 5 + kFormatSlack> b;
+  std::array<char, kMaxExtensions * 5 + 1 + kMaxSignatureAlgorithms * 5 + kFormatSlack> c;
   uint16_t b_length = 0;
   uint16_t c_length = 0;
   bool c_has_extensions = false;  // JA4.md: no extensions (after removing SNI/ALPN) -> zeros

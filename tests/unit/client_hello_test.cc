@@ -400,6 +400,43 @@ TEST(ClientHello, OverlongListsAreTruncatedAndFlagged) {
   EXPECT_TRUE(info.flags & kHelloFlagListTruncated);
 }
 
+// Test that the uint16 lists (read 8 values at a time) come out exactly at every length, with
+// GREASE anywhere, and that the cipher suites' non-GREASE count covers the values past the bound.
+TEST(ClientHello, ListsOfEveryLengthReadExactly) {
+  std::mt19937 rng(11);
+  for (size_t n = 0; n <= 200; n += n < 40 ? 1 : 7) {
+    std::vector<uint16_t> ciphers;
+    std::vector<uint16_t> groups;
+    std::vector<uint16_t> sigalgs;
+    size_t grease = 0;
+    for (size_t i = 0; i < n; ++i) {
+      uint16_t v = rng() % 3 == 0 ? static_cast<uint16_t>(0x0a0a + 0x1010 * (rng() % 16))
+                                  : static_cast<uint16_t>(rng());
+      grease += isGrease(v);
+      ciphers.push_back(v);
+      if (i < 70) groups.push_back(static_cast<uint16_t>(v ^ 0x5555));
+      if (i < 70) sigalgs.push_back(static_cast<uint16_t>(v + 1));
+    }
+    HelloSpec s;
+    s.ciphers = ciphers;
+    s.extensions = {{kExtSupportedGroups, u16ListBody(groups, false)},
+                    {kExtSignatureAlgorithms, u16ListBody(sigalgs, false)}};
+    ClientHelloInfo info;
+    ASSERT_EQ(parseClientHello(buildHello(s), info), TlsParseStatus::kOk) << n;
+    auto expectPrefix = [&](auto view, const std::vector<uint16_t>& wire, size_t bound) {
+      std::vector<uint16_t> got(view.begin(), view.end());
+      std::vector<uint16_t> want(wire.begin(),
+                                 wire.begin() + static_cast<long>(std::min(bound, wire.size())));
+      EXPECT_EQ(got, want) << n;
+    };
+    expectPrefix(info.cipher_suites.view(), ciphers, kMaxCipherSuites);
+    expectPrefix(info.supported_groups.view(), groups, kMaxSupportedGroups);
+    expectPrefix(info.signature_algorithms.view(), sigalgs, kMaxSignatureAlgorithms);
+    EXPECT_EQ(info.cipher_suites.total, n);
+    EXPECT_EQ(info.cipher_suites_non_grease, n - grease) << n;
+  }
+}
+
 // Test that a hello without an extensions block (RFC 5246 §7.4.1.2) parses with empty lists.
 TEST(ClientHello, NoExtensionsBlock) {
   ClientHelloInfo info;

@@ -1,7 +1,11 @@
 #include "tls/tls_fingerprint.h"
 
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
 
+#include <algorithm>
+#include <cstdio>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -351,6 +355,83 @@ TEST(DigestContext, KnownAnswersOnAReusedContext) {
     hexEncode(s.data(), s.size(), hex);
     EXPECT_EQ(std::string_view(hex, 64),
               "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  }
+}
+
+// Test the digest wrapper against OpenSSL's one-shot EVP_Digest for inputs of 0 to 300 bytes:
+// one to six blocks, and every padding boundary.
+TEST(DigestContext, MatchesEvpDigestAtEveryLength) {
+  DigestContext d;
+  std::string data;
+  for (size_t n = 0; n <= 300; ++n) {
+    Md5Digest m;
+    Sha256Digest s;
+    ASSERT_TRUE(d.md5(data, m));
+    ASSERT_TRUE(d.sha256(data, s));
+    unsigned char ref[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    ASSERT_EQ(EVP_Digest(data.data(), data.size(), ref, &len, EVP_md5(), nullptr), 1);
+    EXPECT_TRUE(std::equal(m.begin(), m.end(), ref)) << n;
+    ASSERT_EQ(EVP_Digest(data.data(), data.size(), ref, &len, EVP_sha256(), nullptr), 1);
+    EXPECT_TRUE(std::equal(s.begin(), s.end(), ref)) << n;
+    data += static_cast<char>('a' + n % 26);
+  }
+}
+
+// Test that JA4's sorted sections equal a plain sort at every list length, through the vector
+// ranking (up to 64 values) and past it, with repeated values, GREASE, 0000 and ffff, and the
+// SNI and ALPN types left out of the extensions.
+TEST(Ja4, SortedSectionsMatchAPlainSort) {
+  std::mt19937 rng(7);
+  auto joinSorted = [](std::vector<uint16_t> v) {
+    std::sort(v.begin(), v.end());
+    std::string out;
+    char hex[8];
+    for (uint16_t x : v) {
+      std::snprintf(hex, sizeof hex, "%s%04x", out.empty() ? "" : ",", x);
+      out += hex;
+    }
+    return out;
+  };
+  const uint16_t specials[] = {0x0a0a, 0xfafa, 0x0000, 0xffff, 0x0010, 0xc02b};
+  for (size_t n = 0; n <= 90; ++n) {
+    for (int kind = 0; kind < 4; ++kind) {
+      auto value = [&]() -> uint16_t {
+        switch (kind) {
+          case 0:
+            return static_cast<uint16_t>(rng());
+          case 1:  // few distinct values: repeats
+            return static_cast<uint16_t>(0xc02b + rng() % 4);
+          case 2:
+            return rng() % 2 ? specials[rng() % 6] : static_cast<uint16_t>(rng());
+          default:
+            return 0x1301;
+        }
+      };
+      HelloSpec s;
+      s.ciphers.clear();
+      s.extensions.clear();
+      for (size_t i = 0; i < n; ++i) {
+        s.ciphers.push_back(value());
+        s.extensions.push_back({value(), {}});
+      }
+      ClientHelloInfo info = parseSpec(s);
+      std::vector<uint16_t> ciphers;
+      for (uint16_t v : info.cipher_suites.view())
+        if (!isGrease(v)) ciphers.push_back(v);
+      std::vector<uint16_t> extensions;
+      for (uint16_t v : info.extensions.view())
+        if (!isGrease(v) && v != kExtServerName && v != kExtAlpn) extensions.push_back(v);
+      std::string raw = ja4Raw(info);
+      size_t b = raw.find('_');
+      size_t c = raw.find('_', b + 1);
+      size_t end = raw.find('_', c + 1);
+      ASSERT_NE(c, std::string::npos);
+      EXPECT_EQ(raw.substr(b + 1, c - b - 1), joinSorted(ciphers)) << n << " kind " << kind;
+      EXPECT_EQ(raw.substr(c + 1, end == std::string::npos ? end : end - c - 1),
+                joinSorted(extensions))
+          << n << " kind " << kind;
+    }
   }
 }
 
