@@ -24,16 +24,22 @@ Built parsed(const PacketSpec& spec) {
   return b;
 }
 
+// Where the layers of a parsed frame sit, for the builder's checksum checks.
+test::PacketLayout layoutOf(const PacketInfo& info) {
+  test::PacketLayout lay;
+  lay.l3_offset = info.l3_offset;
+  lay.l4_offset = info.l4_offset;
+  lay.l3_len = info.l3_len;
+  lay.ipv6 = info.ip_version == 6;
+  return lay;
+}
+
 // Parses a built RST and checks both checksums, as a receiving stack would.
 PacketInfo checkReset(const uint8_t* rst, size_t len) {
   std::vector<uint8_t> f(rst, rst + len);
   PacketInfo out;
   EXPECT_EQ(parsePacket(f, out), ParseResult::kOk);
-  test::PacketLayout lay;
-  lay.l3_offset = out.l3_offset;
-  lay.l4_offset = out.l4_offset;
-  lay.l3_len = out.l3_len;
-  lay.ipv6 = out.ip_version == 6;
+  const test::PacketLayout lay = layoutOf(out);
   if (out.ip_version == 4) {
     EXPECT_TRUE(test::ipv4HeaderChecksumOk(f, out.l3_offset));
   }
@@ -123,11 +129,6 @@ TEST(TcpReset, NonTcpYieldsNothing) {
   EXPECT_EQ(buildTcpReset(p.frame, p.info, ResetTarget::kSender, rst), 0u);
 }
 
-}  // namespace
-}  // namespace smtpguard
-
-namespace smtpguard {
-namespace {
 
 // Test that an IPv4 SYN gets ICMP type 3 code 13 from its destination, quoting the IP header
 // and 8 bytes of TCP, with valid IP and ICMP checksums.
@@ -175,12 +176,7 @@ TEST(IcmpProhibited, Ipv6ChecksumCoversPseudoHeader) {
   ASSERT_EQ(parsePacket(f, icmp), ParseResult::kOk);
   EXPECT_EQ(icmp.l4_proto, 58);
   EXPECT_EQ(icmp.dst, info.src);
-  test::PacketLayout lay;
-  lay.l3_offset = icmp.l3_offset;
-  lay.l4_offset = icmp.l4_offset;
-  lay.l3_len = icmp.l3_len;
-  lay.ipv6 = true;
-  EXPECT_TRUE(test::l4ChecksumOk(f, lay, 58));
+  EXPECT_TRUE(test::l4ChecksumOk(f, layoutOf(icmp), 58));
   EXPECT_EQ(out[icmp.l4_offset], 1);
   EXPECT_EQ(out[icmp.l4_offset + 1], 1);
 }
