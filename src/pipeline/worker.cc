@@ -254,14 +254,12 @@ Worker::PacketVerdict Worker::handleSmtpPort(Bytes frame, const PacketInfo& info
       return PacketVerdict::kDrop;
     }
   }
-  packet_ = frame;
-  packet_info_ = &info;
+  // Reset here, after the lookup: a flow ended meanwhile (evicted) may have set it.
   session_block_ = SessionBlock::kNone;
   f.streamOf(dir).onSegment(
       TcpSegment{info.seq, info.tcp_flags, frame.subspan(info.payload_offset, info.payload_len)},
       ooo_pool_, counters_, [&](Bytes data) { deliver(f, dir, data, now_ns); },
       [&](uint32_t) { gap(f, dir); });
-  packet_info_ = nullptr;
   if (session_block_ == SessionBlock::kNone) return PacketVerdict::kForward;
   // A session verdict: this segment (carrying, say, the AUTH command) never leaves; with
   // reject both ends are reset at the sequence numbers they expect.
@@ -378,9 +376,7 @@ void Worker::decideSession(Flow& f, uint64_t now_ns) {
       counters_.inc(Counter::kPolicyBlocked);
       f.app_ref |= AppRef::kBlocked;
       emitVerdict(f, v, true, now_ns);
-      if (packet_info_ != nullptr) {
-        session_block_ = v.action == Action::kReject ? SessionBlock::kReject : SessionBlock::kDrop;
-      }
+      session_block_ = v.action == Action::kReject ? SessionBlock::kReject : SessionBlock::kDrop;
       return;
   }
 }

@@ -159,9 +159,7 @@ class Worker {
   std::unique_ptr<ServerHelloInfo> server_hello_;
   BurstInjections* inject_ = nullptr;  // the burst being processed
   RateLimiter rate_limiter_;
-  // The packet being processed: its bytes (for RSTs) and what a session verdict asked.
-  Bytes packet_;
-  const PacketInfo* packet_info_ = nullptr;
+  // What a session verdict asked of the packet being processed (read after its segment).
   SessionBlock session_block_ = SessionBlock::kNone;
 };
 
