@@ -11,11 +11,13 @@
 // per worker lcore.
 
 #include <array>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <memory>
 #include <stdexcept>
+#include <type_traits>
 
 #include "common/object_pool.h"
 #include "flow/tcp_stream.h"
@@ -79,36 +81,83 @@ struct FlowKey {
   uint16_t hi_port;
 };
 static_assert(sizeof(FlowKey) == 36);
+static_assert(std::has_unique_object_representations_v<FlowKey>, "keys compare as bytes");
 
-struct CanonicalKey {
-  FlowKey key;
-  bool sender_is_lo;  // the packet went from key.lo to key.hi
+namespace detail {
+// Bytes [at, at + 8) of an address as a number that orders like memcmp does.
+inline uint64_t addrWord(const IpAddr& a, size_t at) {
+  uint64_t w;
+  std::memcpy(&w, a.b + at, sizeof(w));
+  if constexpr (std::endian::native == std::endian::little) w = __builtin_bswap64(w);
+  return w;
+}
+}  // namespace detail
+
+// The 36 bytes of a FlowKey as the words the hash and the comparison read. FlowKey has no
+// padding, so its bytes are the key. On the lookup path they come straight from the packet's
+// addresses: the key itself is only written when a flow is created.
+struct FlowKeyWords {
+  uint64_t w[4];   // key.lo, then key.hi, eight bytes at a time
+  uint32_t ports;  // key.lo_port and key.hi_port
 };
 
-inline CanonicalKey makeFlowKey(const IpAddr& src, uint16_t src_port, const IpAddr& dst,
-                                uint16_t dst_port) {
-  const int c = compare(src, dst);
-  const bool src_lo = c < 0 || (c == 0 && src_port <= dst_port);
-  if (src_lo) return {{src, dst, src_port, dst_port}, true};
-  return {{dst, src, dst_port, src_port}, false};
+inline FlowKeyWords keyWords(const IpAddr& lo, const IpAddr& hi, uint16_t lo_port,
+                             uint16_t hi_port) {
+  FlowKeyWords k;
+  std::memcpy(&k.w[0], lo.b, 8);
+  std::memcpy(&k.w[1], lo.b + 8, 8);
+  std::memcpy(&k.w[2], hi.b, 8);
+  std::memcpy(&k.w[3], hi.b + 8, 8);
+  const uint16_t ports[2] = {lo_port, hi_port};  // FlowKey's layout
+  std::memcpy(&k.ports, ports, sizeof(k.ports));
+  return k;
+}
+
+inline FlowKeyWords keyWords(const FlowKey& key) {
+  return keyWords(key.lo, key.hi, key.lo_port, key.hi_port);
+}
+
+inline bool sameFlowKey(const FlowKey& key, const FlowKeyWords& k) {
+  const FlowKeyWords e = keyWords(key);
+  return ((e.w[0] ^ k.w[0]) | (e.w[1] ^ k.w[1]) | (e.w[2] ^ k.w[2]) | (e.w[3] ^ k.w[3]) |
+          (e.ports ^ k.ports)) == 0;
 }
 
 // wyhash-style multiply-fold over the 36 key bytes; seeded so the bucket of a tuple cannot be
 // predicted from outside.
-inline uint32_t hashFlowKey(const FlowKey& k, uint64_t seed) {
+inline uint32_t hashFlowKey(const FlowKeyWords& k, uint64_t seed) {
   __extension__ typedef unsigned __int128 U128;
   auto fold = [](uint64_t a, uint64_t b) {
     const U128 p = static_cast<U128>(a) * b;
     return static_cast<uint64_t>(p) ^ static_cast<uint64_t>(p >> 64);
   };
-  uint64_t w[4];
-  uint32_t tail;
-  std::memcpy(w, &k, sizeof(w));
-  std::memcpy(&tail, reinterpret_cast<const uint8_t*>(&k) + sizeof(w), sizeof(tail));
+  const uint64_t* w = k.w;
+  const uint32_t tail = k.ports;
   const uint64_t a = fold(w[0] ^ 0xa0761d6478bd642f, w[1] ^ seed);
   const uint64_t b = fold(w[2] ^ 0xe7037ed1a0b428db, w[3] ^ 0x8ebc6af09c88c6e3);
   const uint64_t h = fold(a ^ tail ^ 0x589965cc75374cc3, b ^ seed ^ 0x1d8e4e27c47d124f);
   return static_cast<uint32_t>(h ^ (h >> 32));
+}
+
+inline uint32_t hashFlowKey(const FlowKey& k, uint64_t seed) {
+  return hashFlowKey(keyWords(k), seed);
+}
+
+// A packet's canonical key, in words, and which way the packet went.
+struct PacketKey {
+  FlowKeyWords words;
+  bool sender_is_lo;  // the packet went from key.lo to key.hi
+};
+
+// The canonical order puts the lower (address, port) endpoint first: compare(src, dst) < 0, or
+// equal addresses and src_port <= dst_port; as two word compares instead of a memcmp call.
+inline PacketKey packetKey(const IpAddr& src, uint16_t src_port, const IpAddr& dst,
+                           uint16_t dst_port) {
+  const uint64_t s0 = detail::addrWord(src, 0), d0 = detail::addrWord(dst, 0);
+  const uint64_t s1 = detail::addrWord(src, 8), d1 = detail::addrWord(dst, 8);
+  const bool src_lo = s0 != d0 ? s0 < d0 : (s1 != d1 ? s1 < d1 : src_port <= dst_port);
+  return src_lo ? PacketKey{keyWords(src, dst, src_port, dst_port), true}
+                : PacketKey{keyWords(dst, src, dst_port, src_port), false};
 }
 
 // A bijection on 64 bits (the splitmix64 finaliser): distinct inputs give distinct ids that
@@ -231,10 +280,39 @@ class FlowTable {
   template <class IsServerPort, class OnEnd>
   Lookup lookupOrCreate(const PacketInfo& p, uint64_t now_ns, IsServerPort&& is_server_port,
                         OnEnd&& on_end) {
+    return lookupOrCreate(p, probe(p), now_ns, is_server_port, on_end);
+  }
+
+  // A burst loop can look packets up in steps, so that the table's memory is fetched while it
+  // works on earlier packets: probe() hashes a packet's key, prefetchBucket() then its home
+  // bucket, prefetchEntry() (once the bucket has arrived) the entry the bucket points to, and
+  // lookupOrCreate() with the probe finds both in cache. Prefetching changes nothing else.
+  struct Probe {
+    PacketKey key;
+    uint32_t hash;
+  };
+  Probe probe(const PacketInfo& p) const {
+    const PacketKey key = packetKey(p.src, p.src_port, p.dst, p.dst_port);
+    return {key, hashFlowKey(key.words, seed_)};
+  }
+  void prefetchBucket(const Probe& pr) const { __builtin_prefetch(&buckets_[pr.hash & mask_]); }
+  void prefetchEntry(const Probe& pr) const {
+    const Bucket b = buckets_[pr.hash & mask_];
+    if (b.idx == kNil) return;  // a new flow: create() takes the free list's head
+    const auto* e = reinterpret_cast<const char*>(&entries_[b.idx]);
+    __builtin_prefetch(e);
+    __builtin_prefetch(e + 64);
+  }
+
+  // Inlined into both callers, so that the one-step lookup keeps the probe in registers.
+  template <class IsServerPort, class OnEnd>
+  [[gnu::always_inline]] Lookup lookupOrCreate(const PacketInfo& p, const Probe& pr,
+                                               uint64_t now_ns, IsServerPort&& is_server_port,
+                                               OnEnd&& on_end) {
     advanceClock(now_ns);
-    const CanonicalKey ck = makeFlowKey(p.src, p.src_port, p.dst, p.dst_port);
-    const uint32_t hash = hashFlowKey(ck.key, seed_);
-    uint32_t idx = find(ck.key, hash);
+    const PacketKey& ck = pr.key;
+    const uint32_t hash = pr.hash;
+    uint32_t idx = find(ck.words, hash);
     if (idx != kNil) {
       Entry& e = entries_[idx];
       const FlowDir dir = e.dirOf(ck.sender_is_lo);
@@ -246,7 +324,7 @@ class FlowTable {
     } else if (p.tcp_flags & kTcpRst) {
       return {};  // nothing to track: the connection, if any, is already gone
     }
-    idx = create(ck, hash, p, now_ns, is_server_port, on_end);
+    idx = create(ck.sender_is_lo, hash, p, now_ns, is_server_port, on_end);
     Entry& e = entries_[idx];
     const FlowDir dir = e.dirOf(ck.sender_is_lo);
     update(idx, dir, p);
@@ -256,8 +334,8 @@ class FlowTable {
   // The flow of a packet without touching anything; for tests and the control plane.
   const Entry* find(const IpAddr& src, uint16_t src_port, const IpAddr& dst,
                     uint16_t dst_port) const {
-    const CanonicalKey ck = makeFlowKey(src, src_port, dst, dst_port);
-    const uint32_t idx = find(ck.key, hashFlowKey(ck.key, seed_));
+    const PacketKey ck = packetKey(src, src_port, dst, dst_port);
+    const uint32_t idx = find(ck.words, hashFlowKey(ck.words, seed_));
     return idx == kNil ? nullptr : &entries_[idx];
   }
 
@@ -337,18 +415,13 @@ class FlowTable {
     return ms > INT32_MAX ? INT32_MAX : static_cast<uint32_t>(ms);
   }
   static uint8_t classOf(TcpState s) {
-    switch (s) {
-      case TcpState::kSynSent:
-      case TcpState::kSynReceived:
-        return kClassHandshake;
-      case TcpState::kEstablished:
-        return kClassEstablished;
-      case TcpState::kHalfClosed:
-        return kClassHalfClosed;
-      case TcpState::kClosed:
-        break;
-    }
-    return kClassClosing;
+    // By TcpState value, one load instead of a switch on every packet; eight entries so that
+    // the index needs a mask, not a bounds test.
+    static constexpr uint8_t kClassOf[8] = {kClassHandshake,  kClassHandshake, kClassEstablished,
+                                            kClassHalfClosed, kClassClosing,   kClassClosing,
+                                            kClassClosing,    kClassClosing};
+    static_assert(static_cast<size_t>(TcpState::kClosed) == 4);
+    return kClassOf[static_cast<size_t>(s) & 7];
   }
   static EndReason closedReason(const Entry& e) {
     if (e.flags & Entry::kRstSeen) return EndReason::kRst;
@@ -367,12 +440,11 @@ class FlowTable {
     return idle < 0 ? 0 : static_cast<uint32_t>(idle);
   }
 
-  uint32_t find(const FlowKey& key, uint32_t hash) const {
+  uint32_t find(const FlowKeyWords& key, uint32_t hash) const {
     for (uint32_t i = hash & mask_;; i = (i + 1) & mask_) {
       const Bucket b = buckets_[i];
       if (b.idx == kNil) return kNil;
-      if (b.hash == hash && std::memcmp(&entries_[b.idx].key, &key, sizeof(FlowKey)) == 0)
-        return b.idx;
+      if (b.hash == hash && sameFlowKey(entries_[b.idx].key, key)) return b.idx;
     }
   }
 
@@ -384,9 +456,11 @@ class FlowTable {
     return e.midstream() || dir != FlowDir::kToServer || p.seq != e.client_isn;
   }
 
+  // Out of line like nextState: once per flow.
   template <class IsServerPort, class OnEnd>
-  uint32_t create(const CanonicalKey& ck, uint32_t hash, const PacketInfo& p, uint64_t now_ns,
-                  IsServerPort&& is_server_port, OnEnd&& on_end) {
+  [[gnu::noinline]] uint32_t create(bool sender_is_lo, uint32_t hash, const PacketInfo& p,
+                                    uint64_t now_ns, IsServerPort&& is_server_port,
+                                    OnEnd&& on_end) {
     if (free_head_ == kNil) evictOldest(on_end);
     const uint32_t idx = free_head_;
     Entry& e = entries_[idx];
@@ -417,8 +491,9 @@ class FlowTable {
       e.flags |= Entry::kMidstream;
       counters_.inc(Counter::kFlowsMidstream);
     }
-    if (sender_is_client == ck.sender_is_lo) e.flags |= Entry::kClientIsLo;
-    e.key = ck.key;
+    if (sender_is_client == sender_is_lo) e.flags |= Entry::kClientIsLo;
+    e.key = sender_is_lo ? FlowKey{p.src, p.dst, p.src_port, p.dst_port}
+                         : FlowKey{p.dst, p.src, p.dst_port, p.src_port};
     e.server_port = sender_is_client ? p.dst_port : p.src_port;
     e.serial = next_serial_++;
     e.created_ns = now_ns;
@@ -440,12 +515,30 @@ class FlowTable {
     return idx;
   }
 
-  // The packet's effect on the flow: RFC 9293 §3.3.2 state transitions as far as a middlebox
-  // can tell them from flags alone, then bytes and LRU position.
-  void update(uint32_t idx, FlowDir dir, const PacketInfo& p) {
+  // The packet's effect on the flow: its TCP state, then bytes and LRU position. Inlined: called
+  // for every packet, and as a call it cost more in saved registers than in work.
+  [[gnu::always_inline]] void update(uint32_t idx, FlowDir dir, const PacketInfo& p) {
     Entry& e = entries_[idx];
-    const uint8_t f = p.tcp_flags;
     const uint8_t old_class = classOf(e.state);
+    // Most packets are data or bare ACKs of an established flow and change no state: only SYN,
+    // FIN and RST, and an ACK during the handshake, can.
+    if ((p.tcp_flags & (kTcpSyn | kTcpFin | kTcpRst)) != 0 || old_class == kClassHandshake)
+      e.state = nextState(e, dir, p);
+    uint32_t& b = e.bytes[static_cast<size_t>(dir)];
+    b = p.payload_len > UINT32_MAX - b ? UINT32_MAX : b + p.payload_len;
+
+    e.last_seen_ms = static_cast<uint32_t>(clock_ms_);
+    const uint8_t new_class = classOf(e.state);
+    if (new_class != old_class || lists_[new_class].tail != idx) {
+      unlink(old_class, idx);
+      append(new_class, idx);
+    }
+  }
+
+  // RFC 9293 §3.3.2 state transitions as far as a middlebox can tell them from flags alone.
+  // Out of line: few packets need it, and inlined it would make every packet save registers.
+  [[gnu::noinline]] TcpState nextState(Entry& e, FlowDir dir, const PacketInfo& p) {
+    const uint8_t f = p.tcp_flags;
     TcpState s = e.state;
     if (f & kTcpRst) {
       e.flags |= Entry::kRstSeen;
@@ -475,16 +568,7 @@ class FlowTable {
         }
       }
     }
-    e.state = s;
-    uint32_t& b = e.bytes[static_cast<size_t>(dir)];
-    b = p.payload_len > UINT32_MAX - b ? UINT32_MAX : b + p.payload_len;
-
-    e.last_seen_ms = static_cast<uint32_t>(clock_ms_);
-    const uint8_t new_class = classOf(s);
-    if (new_class != old_class || lists_[new_class].tail != idx) {
-      unlink(old_class, idx);
-      append(new_class, idx);
-    }
+    return s;
   }
 
   // The flow idle longest across all classes.

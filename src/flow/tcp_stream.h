@@ -109,7 +109,7 @@ class TcpStream {
   uint32_t next_seq_ = 0;     // 0: next byte expected from the sender
   uint16_t ooo_ = kNoBuffer;  // 4: pool handle of the out-of-order buffer, while one is held
   bool synced_ = false;       // 6: next_seq_ is known (a SYN or a first mid-stream segment)
-  uint8_t reserved_ = 0;      // 7
+  [[maybe_unused]] uint8_t reserved_ = 0;  // 7: padding (clang: -Wunused-private-field)
 };
 static_assert(sizeof(TcpStream) == 8);
 

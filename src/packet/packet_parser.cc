@@ -197,6 +197,11 @@ ParseResult parsePacket(Bytes frame, PacketInfo& out) {
 
   uint16_t type = loadBe16(p + 12);
   size_t pos = kEthernetHeaderLen;
+  // Untagged IPv4 first: most frames then skip the three VLAN tests.
+  if (type == kEtherTypeIpv4) {
+    out.l3_offset = u16(pos);
+    return parseIpv4(p, pos, size, out);
+  }
   while (isVlanTpid(type)) {
     if (out.vlan_count == kMaxVlanTags) return ParseResult::kMalformedVlan;  // 3+ tags
     if (size - pos < kVlanTagLen) return ParseResult::kMalformedVlan;        // cut short

@@ -1,22 +1,12 @@
 #include "smtp/smtp_line.h"
 
 #include <array>
-#include <utility>
 
 namespace smtpguard {
 namespace {
 
 constexpr char upper(char c) {
   return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 32) : c;
-}
-constexpr bool isBlank(char c) {
-  return c == ' ' || c == '\t';
-}
-constexpr bool isDigit(char c) {
-  return c >= '0' && c <= '9';
-}
-constexpr bool isAlpha(char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
 }
 
 // `want` is upper case.
@@ -27,32 +17,10 @@ bool equalsNoCase(std::string_view s, std::string_view want) {
   return true;
 }
 
-std::string_view trimRight(std::string_view s) {
-  while (!s.empty() && (isBlank(s.back()) || s.back() == '\r')) s.remove_suffix(1);
-  return s;
-}
-
-std::string_view trimLeft(std::string_view s) {
-  while (!s.empty() && isBlank(s.front())) s.remove_prefix(1);
-  return s;
-}
-
-constexpr std::array<std::pair<std::string_view, SmtpVerb>, 14> kVerbs = {{
-    {"HELO", SmtpVerb::kHelo},
-    {"EHLO", SmtpVerb::kEhlo},
-    {"MAIL", SmtpVerb::kMail},
-    {"RCPT", SmtpVerb::kRcpt},
-    {"DATA", SmtpVerb::kData},
-    {"BDAT", SmtpVerb::kBdat},
-    {"RSET", SmtpVerb::kRset},
-    {"QUIT", SmtpVerb::kQuit},
-    {"NOOP", SmtpVerb::kNoop},
-    {"VRFY", SmtpVerb::kVrfy},
-    {"EXPN", SmtpVerb::kExpn},
-    {"HELP", SmtpVerb::kHelp},
-    {"STARTTLS", SmtpVerb::kStarttls},
-    {"AUTH", SmtpVerb::kAuth},
-}};
+using smtp_detail::isBlank;
+using smtp_detail::isDigit;
+using smtp_detail::trimLeft;
+using smtp_detail::trimRight;
 
 constexpr std::array<std::string_view, kAuthMechCount> kMechNames = {
     "",        "PLAIN",       "LOGIN",       "CRAM-MD5",      "DIGEST-MD5", "NTLM",      "GSSAPI",
@@ -68,24 +36,30 @@ constexpr std::array<std::string_view, kExtensionCount> kExtensionNames = {
     "OTHER",
 };
 
-}  // namespace
+// The folded-word dispatch (smtp_line.h) checked against the names, at compile time.
+using smtp_detail::verbOf;
+static_assert(verbOf("HELO") == SmtpVerb::kHelo && verbOf("ehlo") == SmtpVerb::kEhlo &&
+              verbOf("MaIl") == SmtpVerb::kMail && verbOf("rcpt") == SmtpVerb::kRcpt &&
+              verbOf("DATA") == SmtpVerb::kData && verbOf("BDAT") == SmtpVerb::kBdat &&
+              verbOf("RSET") == SmtpVerb::kRset && verbOf("QUIT") == SmtpVerb::kQuit &&
+              verbOf("NOOP") == SmtpVerb::kNoop && verbOf("VRFY") == SmtpVerb::kVrfy &&
+              verbOf("EXPN") == SmtpVerb::kExpn && verbOf("HELP") == SmtpVerb::kHelp &&
+              verbOf("AUTH") == SmtpVerb::kAuth && verbOf("StartTLS") == SmtpVerb::kStarttls &&
+              verbOf("HEL0") == SmtpVerb::kUnknown && verbOf("H\x05LO") == SmtpVerb::kUnknown);
 
-SmtpCommand parseCommand(std::string_view line) {
-  line = trimRight(trimLeft(line));
-  SmtpCommand cmd;
-  if (line.empty()) return cmd;
-  size_t end = 0;
-  while (end < line.size() && !isBlank(line[end])) ++end;
-  std::string_view verb = line.substr(0, end);
-  cmd.verb = SmtpVerb::kUnknown;
-  for (const auto& [name, v] : kVerbs)
-    if (equalsNoCase(verb, name)) {
-      cmd.verb = v;
-      break;
-    }
-  cmd.arg = trimLeft(line.substr(end));
-  return cmd;
+using smtp_detail::extensionOf;
+
+constexpr bool everyExtensionNameMapsToItself() {
+  for (size_t i = 0; i + 1 < kExtensionNames.size(); ++i)
+    if (extensionOf(kExtensionNames[i]) != static_cast<SmtpExtension>(i)) return false;
+  return extensionOf("OTHER") == SmtpExtension::kOther;
 }
+static_assert(everyExtensionNameMapsToItself());
+static_assert(extensionOf("starttls") == SmtpExtension::kStarttls);
+static_assert(extensionOf("8bitmime") == SmtpExtension::k8bitmime);
+static_assert(extensionOf("\030BITMIME") == SmtpExtension::kOther);  // 0x18 is no case of 8
+
+}  // namespace
 
 std::string_view authMechName(SmtpAuthMech m) {
   size_t i = static_cast<size_t>(m);
@@ -135,45 +109,9 @@ AuthLineHead inspectAuthHead(std::string_view head, std::string_view tail) {
   return r;
 }
 
-SmtpReplyLine parseReplyLine(std::string_view line) {
-  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-  SmtpReplyLine r;
-  if (line.size() < 3 || !isDigit(line[0]) || !isDigit(line[1]) || !isDigit(line[2])) return r;
-  r.code = static_cast<uint16_t>((line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0'));
-  if (line.size() == 3) {
-    r.valid = r.final = true;
-    return r;
-  }
-  if (line[3] != ' ' && line[3] != '-') return r;
-  r.valid = true;
-  r.final = line[3] == ' ';
-  r.text = line.substr(4);
-  return r;
-}
-
 std::string_view extensionName(SmtpExtension e) {
   size_t i = static_cast<size_t>(e);
   return i < kExtensionNames.size() ? kExtensionNames[i] : std::string_view{};
-}
-
-std::string_view ehloKeyword(std::string_view text) {
-  text = trimLeft(text);
-  size_t end = 0;
-  while (end < text.size() && !isBlank(text[end]) && text[end] != '=' && text[end] != '\r') ++end;
-  return text.substr(0, end);
-}
-
-SmtpExtension extensionFromKeyword(std::string_view keyword) {
-  for (size_t i = 0; i + 1 < kExtensionNames.size(); ++i)
-    if (equalsNoCase(keyword, kExtensionNames[i])) return static_cast<SmtpExtension>(i);
-  return SmtpExtension::kOther;
-}
-
-bool isMaskedStarttls(std::string_view keyword) {
-  if (keyword.size() != 8 || !isAlpha(keyword[7])) return false;
-  for (size_t i = 0; i < 7; ++i)
-    if (upper(keyword[i]) != 'X') return false;
-  return true;
 }
 
 BdatArgs parseBdatArgs(std::string_view arg) {
@@ -212,13 +150,6 @@ std::string_view mailFromDomain(std::string_view arg) {
   // The last '@': a source route (RFC 5321 §4.1.2, "@a,@b:user@dom") puts others first.
   size_t at = path.rfind('@');
   return at == std::string_view::npos ? std::string_view{} : path.substr(at + 1);
-}
-
-std::string_view heloName(std::string_view arg) {
-  arg = trimLeft(arg);
-  size_t end = 0;
-  while (end < arg.size() && !isBlank(arg[end]) && arg[end] != '\r') ++end;
-  return arg.substr(0, end);
 }
 
 }  // namespace smtpguard

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cstring>
 #include <iterator>
 
@@ -30,8 +31,14 @@ enum Flag : uint32_t {
   kClientTruncated = 1u << 17,      // bytes of the client line were dropped (overlong or stash)
   kServerTruncated = 1u << 18,      // bytes of the server line were dropped (overlong)
   kStarttlsResultShift = 19,        // 2 bits: SmtpStarttlsResult of the last STARTTLS
+  // Mirrors of the cold lengths (client_len, server_len, helo_len != 0), so that the common
+  // packet, whose lines are whole, never touches the cold object to learn that it holds nothing.
+  kColdClient = 1u << 21,
+  kColdServer = 1u << 22,
+  kColdHelo = 1u << 23,
 };
 constexpr uint32_t kStarttlsResultMask = 3u << kStarttlsResultShift;
+constexpr uint32_t kColdInUse = kColdClient | kColdServer | kColdHelo;
 
 enum class ClientState : uint8_t {
   kLineStart,  // before the first byte of a command line
@@ -103,6 +110,14 @@ bool looksLikeClientHello(Bytes d) {
   return true;
 }
 
+using smtp_detail::isBlank;
+
+// Whether a new command line can be AUTH, judged by its first byte: inspectAuthHead() skips
+// blanks, then wants 'A' in either case. Most lines are spared the inspection.
+bool mayStartAuth(std::string_view frag) {
+  return !frag.empty() && (isBlank(frag[0]) || (frag[0] | 0x20) == 'a');
+}
+
 bool isBodyState(ClientState s) {
   return s == ClientState::kBody || s == ClientState::kBodyCr || s == ClientState::kBodyLineStart ||
          s == ClientState::kBodyDot || s == ClientState::kBodyDotCr || s == ClientState::kBdat;
@@ -130,14 +145,23 @@ class Session {
   void count(Counter c) { ctx_.counters.inc(c); }
 
   SmtpCold* cold() { return hot_.cold_ref_ ? &ctx_.pool.get(hot_.cold_ref_ - 1) : nullptr; }
+  // Only while a kCold* flag is set, which implies an attached object.
+  SmtpCold& attached() { return ctx_.pool.get(hot_.cold_ref_ - 1); }
   SmtpCold* attachCold();
-  void maybeReleaseCold();
+  // After every chunk: gives the cold object back once it holds nothing, which the flags tell
+  // without touching it.
+  void maybeReleaseCold() {
+    if (hot_.cold_ref_ != 0 && !has(kColdInUse)) releaseCold();
+  }
+  void releaseCold();
 
   uint64_t bdatRemaining() const;
   void setBdatRemaining(uint64_t n);
 
   // --- reply matching
   Pending front() const { return static_cast<Pending>(hot_.pending_[0] >> 5); }
+  uint64_t pendingWord() const;
+  void setPendingWord(uint64_t w);
   bool pendingHas(Pending k) const;
   void push(Pending k);
   void pop();
@@ -147,10 +171,13 @@ class Session {
   void appendClient(std::string_view frag);
   void clearClientLine();
   size_t clientLine(Bytes d, size_t pos);
+  size_t clientLineSlow(Bytes d, size_t pos, const void* lf, std::string_view frag);
   size_t skipToLf(Bytes d, size_t pos, bool& found);
   size_t scanBody(Bytes d, size_t pos);
   size_t skipBdat(Bytes d, size_t pos);
-  void processCommand(std::string_view line, bool truncated);
+  // Inlined into the common path; the rare paths call the out-of-line copy.
+  [[gnu::always_inline]] void processCommand(std::string_view line, bool truncated);
+  [[gnu::noinline]] void processCommandOutOfLine(std::string_view line, bool truncated);
   void processAuth(std::string_view mech);
   void storeHelo(std::string_view name);
   void endOfData();
@@ -159,9 +186,11 @@ class Session {
   // --- server side
   void clearServerLine();
   size_t serverLine(Bytes d, size_t pos);
-  void processReply(std::string_view line, bool truncated);
-  Pending matchReply(uint16_t code);
-  void dispatchReply(Pending kind, uint16_t code);
+  [[gnu::always_inline]] void processReply(std::string_view line, bool truncated);
+  [[gnu::noinline]] void processReplyOutOfLine(std::string_view line, bool truncated);
+  void endOfReply(uint16_t code);
+  Pending matchReply(uint16_t code, unsigned cls);
+  void dispatchReply(Pending kind, uint16_t code, unsigned cls);
   void ehloLine(std::string_view text);
   void lostServerLine();
 
@@ -187,9 +216,7 @@ SmtpCold* Session::attachCold() {
   return &ctx_.pool.get(h);
 }
 
-void Session::maybeReleaseCold() {
-  SmtpCold* c = cold();
-  if (!c || c->client_len != 0 || c->server_len != 0 || c->helo_len != 0) return;
+void Session::releaseCold() {
   ctx_.pool.release(hot_.cold_ref_ - 1);
   hot_.cold_ref_ = 0;
 }
@@ -204,13 +231,30 @@ void Session::setBdatRemaining(uint64_t n) {
   std::memcpy(hot_.scratch_, &n, sizeof(n));
 }
 
-bool Session::pendingHas(Pending k) const {
-  for (uint8_t run : hot_.pending_)
-    if (static_cast<Pending>(run >> 5) == k) return true;
-  return false;
+// The six runs as one integer, the oldest in the low byte.
+inline uint64_t Session::pendingWord() const {
+  uint64_t w = 0;
+  std::memcpy(&w, hot_.pending_, kPendingSlots);
+  if constexpr (std::endian::native == std::endian::big) w = __builtin_bswap64(w);
+  return w;
 }
 
-void Session::push(Pending k) {
+inline void Session::setPendingWord(uint64_t w) {
+  if constexpr (std::endian::native == std::endian::big) w = __builtin_bswap64(w);
+  std::memcpy(hot_.pending_, &w, kPendingSlots);
+}
+
+// All six runs at once: a byte of x is zero where the run's kind (top three bits) is k, and
+// (x - 0x01..) & ~x & 0x80.. is non-zero exactly when some byte is (Hacker's Delight §6-1).
+inline bool Session::pendingHas(Pending k) const {
+  constexpr uint64_t kLow = 0x010101010101;
+  constexpr uint64_t kHigh = kLow << 7;
+  constexpr uint64_t kKinds = kLow * 0xe0;
+  const uint64_t x = (pendingWord() & kKinds) ^ (kLow * (static_cast<uint64_t>(k) << 5));
+  return ((x - kLow) & ~x & kHigh) != 0;
+}
+
+inline void Session::push(Pending k) {
   size_t n = 0;
   while (n < kPendingSlots && hot_.pending_[n] != 0) ++n;
   if (n > 0 && static_cast<Pending>(hot_.pending_[n - 1] >> 5) == k &&
@@ -224,36 +268,36 @@ void Session::push(Pending k) {
   hot_.pending_[n] = static_cast<uint8_t>(static_cast<uint8_t>(k) << 5);
 }
 
-void Session::pop() {
-  if (hot_.pending_[0] == 0) return;
-  if ((hot_.pending_[0] & kRunMax) != 0) {
-    --hot_.pending_[0];
+inline void Session::pop() {
+  const uint8_t run = hot_.pending_[0];
+  if (run == 0) return;
+  if ((run & kRunMax) != 0) {
+    hot_.pending_[0] = static_cast<uint8_t>(run - 1);
     return;
   }
-  std::memmove(hot_.pending_, hot_.pending_ + 1, kPendingSlots - 1);
-  hot_.pending_[kPendingSlots - 1] = 0;
+  setPendingWord(pendingWord() >> 8);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Client side
 
-std::string_view Session::clientHead() {
+inline std::string_view Session::clientHead() {
   if (has(kClientInStash)) return {reinterpret_cast<const char*>(hot_.scratch_), hot_.stash_len_};
-  if (SmtpCold* c = cold()) return {c->client_line, c->client_len};
-  return {};
+  if (!has(kColdClient)) return {};
+  const SmtpCold& c = attached();
+  return {c.client_line, c.client_len};
 }
 
 // Callers pass only bytes that may be kept: never past an AUTH mechanism.
 void Session::appendClient(std::string_view frag) {
   if (frag.empty() || has(kClientTruncated)) return;
   if (!has(kClientInStash)) {
-    SmtpCold* c = cold();
-    if (!c || c->client_len == 0) c = attachCold();
-    if (c) {
+    if (SmtpCold* c = attachCold()) {
       size_t room = kMaxLineLength - c->client_len;
       size_t n = std::min(room, frag.size());
       std::memcpy(c->client_line + c->client_len, frag.data(), n);
       c->client_len = static_cast<uint16_t>(c->client_len + n);
+      set(kColdClient);  // frag is not empty, so neither is the line
       if (n < frag.size()) {
         set(kClientTruncated);
         count(Counter::kSmtpLinesOverlong);
@@ -270,10 +314,13 @@ void Session::appendClient(std::string_view frag) {
   if (n < frag.size()) set(kClientTruncated);
 }
 
-void Session::clearClientLine() {
+inline void Session::clearClientLine() {
   clear(kClientInStash | kClientTruncated);
   hot_.stash_len_ = 0;
-  if (SmtpCold* c = cold()) c->client_len = 0;
+  if (has(kColdClient)) {
+    attached().client_len = 0;
+    clear(kColdClient);
+  }
 }
 
 size_t Session::skipToLf(Bytes d, size_t pos, bool& found) {
@@ -355,11 +402,33 @@ size_t Session::clientLine(Bytes d, size_t pos) {
   const void* lf = std::memchr(begin, '\n', d.size() - pos);
   size_t avail = lf ? static_cast<size_t>(static_cast<const uint8_t*>(lf) - begin) : d.size() - pos;
   std::string_view frag(reinterpret_cast<const char*>(begin), avail);
+
+  // Most lines arrive whole with nothing buffered before them and cannot be AUTH: read those in
+  // place, with nothing to clear after.
+  if (lf != nullptr && !mayStartAuth(frag) && !has(kClientInStash | kColdClient | kClientTruncated))
+      [[likely]] {
+    setClientState(ClientState::kLineStart);
+    if (frag.size() > kMaxLineLength) {
+      count(Counter::kSmtpLinesOverlong);
+      processCommandOutOfLine(frag.substr(0, kMaxLineLength), true);
+    } else {
+      processCommand(frag, false);
+    }
+    return pos + avail + 1;
+  }
+  return clientLineSlow(d, pos, lf, frag);
+}
+
+// clientLine() for a line that has a buffered head, may be AUTH or does not end in this chunk.
+size_t Session::clientLineSlow(Bytes d, size_t pos, const void* lf, std::string_view frag) {
+  const size_t avail = frag.size();
   std::string_view head = clientHead();
   const bool truncated = has(kClientTruncated);
 
   // A truncated head no longer joins the new bytes: judge it alone.
-  AuthLineHead auth = inspectAuthHead(head, truncated ? std::string_view{} : frag);
+  AuthLineHead auth;  // kUndecided, which acts like kNotAuth below
+  if (!head.empty() || mayStartAuth(frag))
+    auth = inspectAuthHead(head, truncated ? std::string_view{} : frag);
   if (auth.kind == AuthLineHead::Kind::kMechOpen || auth.kind == AuthLineHead::Kind::kMechClosed)
     result_.auth_in_clear = true;
   if (auth.kind == AuthLineHead::Kind::kMechClosed) {
@@ -393,19 +462,23 @@ size_t Session::clientLine(Bytes d, size_t pos) {
   if (head.empty()) {
     if (frag.size() > kMaxLineLength) {
       count(Counter::kSmtpLinesOverlong);
-      processCommand(frag.substr(0, kMaxLineLength), true);
+      processCommandOutOfLine(frag.substr(0, kMaxLineLength), true);
     } else {
-      processCommand(frag, false);
+      processCommandOutOfLine(frag, false);
     }
   } else {
     appendClient(frag);
-    processCommand(clientHead(), has(kClientTruncated));
+    processCommandOutOfLine(clientHead(), has(kClientTruncated));
   }
   clearClientLine();
   return pos + avail + 1;
 }
 
-void Session::processCommand(std::string_view line, bool truncated) {
+void Session::processCommandOutOfLine(std::string_view line, bool truncated) {
+  processCommand(line, truncated);
+}
+
+inline void Session::processCommand(std::string_view line, bool truncated) {
   SmtpCommand cmd = parseCommand(line);
   if (cmd.verb == SmtpVerb::kNone) return;
   count(Counter::kSmtpCommands);
@@ -487,6 +560,11 @@ void Session::storeHelo(std::string_view name) {
   size_t n = std::min(name.size(), SmtpCold::kMaxHeloLength);
   std::memcpy(c->helo, name.data(), n);
   c->helo_len = static_cast<uint16_t>(n);
+  if (n != 0) {
+    set(kColdHelo);
+  } else {
+    clear(kColdHelo);
+  }
 }
 
 // The body ends at CRLF "." CRLF (RFC 5321 §4.1.1.4); a line starting with a dot is otherwise
@@ -570,9 +648,12 @@ void Session::messageEnd() {
 // ---------------------------------------------------------------------------------------------
 // Server side
 
-void Session::clearServerLine() {
+inline void Session::clearServerLine() {
   clear(kServerTruncated);
-  if (SmtpCold* c = cold()) c->server_len = 0;
+  if (has(kColdServer)) {
+    attached().server_len = 0;
+    clear(kColdServer);
+  }
 }
 
 void Session::onServer(Bytes d) {
@@ -609,8 +690,21 @@ size_t Session::serverLine(Bytes d, size_t pos) {
   const void* lf = std::memchr(begin, '\n', d.size() - pos);
   size_t avail = lf ? static_cast<size_t>(static_cast<const uint8_t*>(lf) - begin) : d.size() - pos;
   std::string_view frag(reinterpret_cast<const char*>(begin), avail);
-  SmtpCold* c = cold();
-  const bool buffered = serverState() == ServerState::kLine && c != nullptr;
+  // Most replies arrive whole, from a line start with nothing buffered: read them in place, with
+  // nothing to clear after.
+  if (lf != nullptr && serverState() == ServerState::kLineStart &&
+      !has(kColdServer | kServerTruncated)) [[likely]] {
+    if (frag.size() > kMaxLineLength) {
+      count(Counter::kSmtpLinesOverlong);
+      processReplyOutOfLine(frag.substr(0, kMaxLineLength), true);
+    } else {
+      processReply(frag, false);
+    }
+    return pos + avail + 1;
+  }
+  // kLine always holds at least one byte, so the flag says whether this line was buffered.
+  const bool buffered = serverState() == ServerState::kLine && has(kColdServer);
+  SmtpCold* c = buffered ? &attached() : nullptr;
 
   if (buffered && !has(kServerTruncated)) {
     size_t n = std::min(kMaxLineLength - c->server_len, frag.size());
@@ -632,6 +726,7 @@ size_t Session::serverLine(Bytes d, size_t pos) {
       size_t n = std::min(kMaxLineLength, frag.size());
       std::memcpy(c->server_line, frag.data(), n);
       c->server_len = static_cast<uint16_t>(n);
+      set(kColdServer);  // frag is not empty
       if (n < frag.size()) {
         set(kServerTruncated);
         count(Counter::kSmtpLinesOverlong);
@@ -642,12 +737,12 @@ size_t Session::serverLine(Bytes d, size_t pos) {
   }
   setServerState(ServerState::kLineStart);
   if (buffered) {
-    processReply({c->server_line, c->server_len}, has(kServerTruncated));
+    processReplyOutOfLine({c->server_line, c->server_len}, has(kServerTruncated));
   } else if (frag.size() > kMaxLineLength) {
     count(Counter::kSmtpLinesOverlong);
-    processReply(frag.substr(0, kMaxLineLength), true);
+    processReplyOutOfLine(frag.substr(0, kMaxLineLength), true);
   } else {
-    processReply(frag, false);
+    processReplyOutOfLine(frag, false);
   }
   clearServerLine();
   return pos + avail + 1;
@@ -663,28 +758,38 @@ void Session::lostServerLine() {
   set(kGreetingDone);
 }
 
-void Session::processReply(std::string_view line, bool truncated) {
-  SmtpReplyLine reply = parseReplyLine(line);
+void Session::processReplyOutOfLine(std::string_view line, bool truncated) {
+  processReply(line, truncated);
+}
+
+inline void Session::processReply(std::string_view line, bool truncated) {
+  const SmtpReplyLine reply = parseReplyLine(line);
   if (!reply.valid) return;  // not a reply line: nothing to match
-  checkImplicitPort(has(kGreetingDone) ? "server reply in clear" : "server greeting in clear");
-  const bool first = !has(kReplyContinues);
+  if (ctx_.port_class == PortClass::kImplicitTls)
+    checkImplicitPort(has(kGreetingDone) ? "server reply in clear" : "server greeting in clear");
   // RFC 5321 §4.1.1.1: the first line of the EHLO reply names the server, the others are
   // keywords.
-  if (has(kGreetingDone) && front() == Pending::kEhlo && !first && reply.code / 100 == 2 &&
-      !truncated)
+  if (has(kReplyContinues) && has(kGreetingDone) && reply.code / 100 == 2 && !truncated &&
+      front() == Pending::kEhlo)
     ehloLine(reply.text);
   if (!reply.final) {
     set(kReplyContinues);
     return;
   }
+  endOfReply(reply.code);
+}
+
+// The last line of a reply (RFC 5321 §4.2.1): match it to its command.
+void Session::endOfReply(uint16_t code) {
+  const unsigned cls = code / 100u;
   clear(kReplyContinues);
   count(Counter::kSmtpReplies);
   if (!has(kGreetingDone)) {
     set(kGreetingDone);
   } else {
-    dispatchReply(matchReply(reply.code), reply.code);
+    dispatchReply(matchReply(code, cls), code, cls);
   }
-  if (has(kClientResyncOnReply) && reply.code / 100 != 3) {
+  if (has(kClientResyncOnReply) && cls != 3) {
     // The server answers only once the body it was reading is over.
     ClientState s = clientState();
     if (isBodyState(s)) {
@@ -703,7 +808,7 @@ void Session::processReply(std::string_view line, bool truncated) {
 // commands went unseen, so codes that answer one command only realign the queue: 220 after the
 // greeting answers STARTTLS (RFC 3207 §4), 354 DATA (RFC 5321 §4.3.2), 334 and 235 AUTH
 // (RFC 4954 §4), and a 2xx that none of those three may get answers a command we did not see.
-Pending Session::matchReply(uint16_t code) {
+Pending Session::matchReply(uint16_t code, unsigned cls) {
   Pending only = Pending::kNone;
   if (code == 220) only = Pending::kStarttls;
   if (code == 354) only = Pending::kData;
@@ -711,14 +816,13 @@ Pending Session::matchReply(uint16_t code) {
   if (only != Pending::kNone && front() != only && pendingHas(only))
     while (front() != only) pop();
   Pending kind = front();
-  if (code / 100 == 2 && ((kind == Pending::kStarttls && code != 220) || kind == Pending::kData ||
-                          (kind == Pending::kAuth && code != 235)))
+  if (cls == 2 && ((kind == Pending::kStarttls && code != 220) || kind == Pending::kData ||
+                   (kind == Pending::kAuth && code != 235)))
     return Pending::kNone;
   return kind;
 }
 
-void Session::dispatchReply(Pending kind, uint16_t code) {
-  const unsigned cls = code / 100u;
+void Session::dispatchReply(Pending kind, uint16_t code, unsigned cls) {
   switch (kind) {
     case Pending::kEhlo:
       pop();
@@ -772,17 +876,23 @@ void Session::dispatchReply(Pending kind, uint16_t code) {
 }
 
 void Session::ehloLine(std::string_view text) {
-  std::string_view keyword = ehloKeyword(text);
-  if (keyword.empty()) return;
-  SmtpExtension ext = extensionFromKeyword(keyword);
+  // The keyword runs to a blank, '=' or CR (ehloKeyword()); ehloExtension() names it without
+  // measuring it first.
+  text = smtp_detail::trimLeft(text);
+  if (text.empty() || text[0] == '=' || text[0] == '\r' || isBlank(text[0])) return;  // none
+  SmtpExtension ext = ehloExtension(text);
   hot_.extensions_ = static_cast<uint16_t>(hot_.extensions_ | extensionBit(ext));
   if (ext == SmtpExtension::kStarttls && !has(kStarttlsOffered)) {
     set(kStarttlsOffered);
     count(Counter::kSmtpStarttlsOffered);
   }
-  if (isMaskedStarttls(keyword) && !has(kReportedMasked)) {
-    set(kReportedMasked);
-    anomaly(SmtpAnomaly::kStarttlsMasked, keyword);
+  // Masked: an eight-character keyword, so only a line whose keyword could be that is measured.
+  if (ext == SmtpExtension::kOther && text.size() >= 8 && !has(kReportedMasked)) {
+    const std::string_view keyword = ehloKeyword(text);
+    if (isMaskedStarttls(keyword)) {
+      set(kReportedMasked);
+      anomaly(SmtpAnomaly::kStarttlsMasked, keyword);
+    }
   }
 }
 
@@ -796,6 +906,7 @@ void Session::anomaly(SmtpAnomaly a, std::string_view detail) {
 }
 
 void Session::checkImplicitPort(std::string_view detail) {
+  // Callers test the port class first: it is the same for every line of the flow.
   if (ctx_.port_class != PortClass::kImplicitTls || has(kReportedImplicit)) return;
   set(kReportedImplicit);
   anomaly(SmtpAnomaly::kPlaintextOnImplicitTlsPort, detail);
@@ -886,6 +997,7 @@ void smtpRelease(SmtpHot& hot, ObjectPool<SmtpCold>& pool) {
   if (hot.cold_ref_ == 0) return;
   pool.release(hot.cold_ref_ - 1);
   hot.cold_ref_ = 0;
+  hot.flags_ &= ~kColdInUse;
 }
 
 SmtpSummary smtpSummary(const SmtpHot& hot, const ObjectPool<SmtpCold>& pool) {

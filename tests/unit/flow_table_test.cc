@@ -334,6 +334,36 @@ TEST(FlowTable, ChurnKeepsIndexConsistent) {
   EXPECT_EQ(f.counters.get(Counter::kFlowsEvicted), 0u);
 }
 
+// Test that a lookup in steps (probe, prefetches, lookup with the probe) finds and creates the
+// same flows as the one-step lookup, in both directions and for new tuples.
+TEST(FlowTable, ProbedLookupMatchesOneStepLookup) {
+  Fixture one, steps;
+  std::vector<PacketInfo> packets;
+  for (uint16_t i = 0; i < 40; ++i) {
+    const uint16_t port = static_cast<uint16_t>(30000 + i);
+    packets.push_back(pkt(kClient, port, kServer, 587, kTcpSyn, i));
+    packets.push_back(pkt(kServer, 587, kClient, port, kTcpSyn | kTcpAck, 900, i + 1));
+    packets.push_back(pkt(kClient, port, kServer, 587, kTcpAck | kTcpPsh, i + 1, 901, 12));
+  }
+  packets.push_back(pkt(v6(2), 25, v6(1), 41000, kTcpRst, 5));  // a RST for no flow
+  for (const PacketInfo& p : packets) {
+    const auto a = one.feed(p, 0);
+    const auto pr = steps.table.probe(p);
+    steps.table.prefetchBucket(pr);
+    steps.table.prefetchEntry(pr);
+    const auto b = steps.table.lookupOrCreate(p, pr, 0, isSmtpPort, steps.onEnd());
+    ASSERT_EQ(a.entry == nullptr, b.entry == nullptr);
+    EXPECT_EQ(a.created, b.created);
+    EXPECT_EQ(a.dir, b.dir);
+    if (a.entry != nullptr) {
+      EXPECT_EQ(one.table.flowId(*a.entry), steps.table.flowId(*b.entry));
+      EXPECT_EQ(a.entry->state, b.entry->state);
+      EXPECT_EQ(a.entry->bytesOf(FlowDir::kToServer), b.entry->bytesOf(FlowDir::kToServer));
+    }
+  }
+  EXPECT_EQ(one.table.size(), steps.table.size());
+}
+
 // Test that drain ends every flow with reason shutdown and returns held stream buffers.
 TEST(FlowTable, DrainEndsEverythingAndReleasesBuffers) {
   Fixture f;

@@ -141,6 +141,33 @@ TEST(SmtpLine, EhloKeywordsMapToExtensions) {
   EXPECT_EQ(extensionName(SmtpExtension::kEnhancedStatusCodes), "ENHANCEDSTATUSCODES");
 }
 
+// Test that naming the extension of an EHLO line without measuring its keyword first gives what
+// measuring gives, for every known keyword in any case and with every kind of ending.
+TEST(SmtpLine, EhloExtensionMatchesKeywordLookup) {
+  const std::string names[] = {"STARTTLS",   "AUTH",        "PIPELINING",  "CHUNKING",
+                               "SIZE",       "8BITMIME",    "SMTPUTF8",    "DSN",
+                               "BINARYMIME", "REQUIRETLS",  "PRDR",        "ETRN",
+                               "VRFY",       "HELP",        "starttls",    "Size",
+                               "dsn",        "XXXXXXXA",    "X-EXPS",      "DS",
+                               "D",          "AUTHX",       "SIZ",         "STARTTLSX",
+                               "8BITMIMEX",  "\030BITMIME", "PIPELININGS", "ENHANCEDSTATUSCODES"};
+  const std::string endings[] = {"",       " ",         "\t", "=",    "\r",  " PLAIN LOGIN",
+                                 "=PLAIN", " 35882577", "X",  "XY Z", "\r\n"};
+  for (const std::string& n : names) {
+    for (const std::string& e : endings) {
+      const std::string text = n + e;
+      for (size_t cut = 1; cut <= text.size(); ++cut) {
+        const std::string_view t(text.data(), cut);
+        if (ehloKeyword(t).empty()) continue;
+        EXPECT_EQ(ehloExtension(t), extensionFromKeyword(ehloKeyword(t))) << text << " @" << cut;
+      }
+    }
+  }
+  EXPECT_EQ(ehloExtension("DSN  x"), SmtpExtension::kDsn);
+  EXPECT_EQ(ehloExtension("AUTH=PLAIN"), SmtpExtension::kAuth);
+  EXPECT_EQ(ehloExtension("SIZE"), SmtpExtension::kSize);
+}
+
 // Test that a STARTTLS keyword masked by a middlebox is told apart from real keywords.
 TEST(SmtpLine, MaskedStarttlsKeyword) {
   EXPECT_TRUE(isMaskedStarttls("XXXXXXXA"));
