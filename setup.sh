@@ -13,7 +13,7 @@ cd "$(dirname "$0")"
 PACKAGES=(
   libdpdk-dev dpdk libhyperscan-dev libtoml11-dev libssl-dev libpcap-dev
   googletest libgtest-dev meson ninja-build pkg-config g++ git
-  python3-scapy tshark swaks python3-aiosmtpd libndpi-bin iproute2 openssl
+  python3-scapy tshark swaks python3-aiosmtpd libndpi-bin iproute2 ethtool openssl
   clang libclang-rt-14-dev clang-format
 )
 
