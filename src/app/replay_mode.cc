@@ -23,13 +23,14 @@ constexpr uint16_t kReplayDataRoom = UINT16_MAX;
 constexpr unsigned kReplayPoolSize = 511;  // a burst in flight plus injected packets
 constexpr uint16_t kReplayBurst = 32;
 
-void emit(CaptureWriter& writer, Worker& worker, rte_mbuf** pkts, uint16_t n, int ts_off,
-          uint64_t ts_flag, uint64_t fallback_ts) {
+void emit(CaptureWriter& writer, Worker& worker, rte_mbuf** pkts, uint16_t n,
+          const MbufTimestamp& timestamp, uint64_t fallback_ts) {
   for (uint16_t i = 0; i < n; ++i) {
-    rte_mbuf* m = pkts[i];
-    uint64_t ts =
-        (m->ol_flags & ts_flag) != 0 ? *RTE_MBUF_DYNFIELD(m, ts_off, uint64_t*) : fallback_ts;
-    if (writer.isOpen()) writer.write(ts, Bytes(rte_pktmbuf_mtod(m, const uint8_t*), m->data_len));
+    const rte_mbuf* m = pkts[i];
+    if (writer.isOpen()) {
+      writer.write(timestamp.read(m, fallback_ts),
+                   Bytes(rte_pktmbuf_mtod(m, const uint8_t*), m->data_len));
+    }
   }
   worker.counters().inc(Counter::kPacketsTx, n);
   rte_pktmbuf_free_bulk(pkts, n);
@@ -61,8 +62,7 @@ int runReplay(const Options& opts) {
     return 1;
   }
   Worker& worker = rt.worker(0);
-  const int ts_off = rt.timestampOffset();
-  const uint64_t ts_flag = rt.timestampFlag();
+  const MbufTimestamp& timestamp = rt.timestamp();
   const size_t max_frame = kReplayDataRoom - RTE_PKTMBUF_HEADROOM;
 
   auto started = std::chrono::steady_clock::now();
@@ -75,9 +75,9 @@ int runReplay(const Options& opts) {
     uint16_t fwd = worker.processBurst(burst, n, last_ts, inject);
     // --write holds what would leave the appliance, both ports together: the forwarded
     // packets, then RSTs toward receivers, then RSTs back toward senders.
-    emit(writer, worker, burst, fwd, ts_off, ts_flag, last_ts);
-    emit(writer, worker, inject.onward, inject.n_onward, ts_off, ts_flag, last_ts);
-    emit(writer, worker, inject.back, inject.n_back, ts_off, ts_flag, last_ts);
+    emit(writer, worker, burst, fwd, timestamp, last_ts);
+    emit(writer, worker, inject.onward, inject.n_onward, timestamp, last_ts);
+    emit(writer, worker, inject.back, inject.n_back, timestamp, last_ts);
     rt.drainEvents();
     n = 0;
     // SIGHUP: between bursts the main lcore is the only reader, so the swap is immediate.
@@ -121,8 +121,7 @@ int runReplay(const Options& opts) {
       std::memcpy(rte_pktmbuf_mtod(m, uint8_t*), frame.data.data(), len);
       m->data_len = len;
       m->pkt_len = len;
-      *RTE_MBUF_DYNFIELD(m, ts_off, uint64_t*) = ts;
-      m->ol_flags |= ts_flag;
+      timestamp.write(m, ts);
       last_ts = ts;
       burst[n++] = m;
       if (n == kReplayBurst) flush();

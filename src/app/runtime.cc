@@ -87,13 +87,12 @@ void cleanupEal() {
   rte_eal_cleanup();
 }
 
-bool registerTimestampField(int& offset, uint64_t& flag, std::string& error) {
-  int flag_bit = 0;
+bool MbufTimestamp::registerField(std::string& error) {
   if (rte_mbuf_dyn_rx_timestamp_register(&offset, nullptr) != 0) {
     error = std::string("cannot register the mbuf timestamp field: ") + rte_strerror(rte_errno);
     return false;
   }
-  flag_bit = rte_mbuf_dynflag_lookup(RTE_MBUF_DYNFLAG_RX_TIMESTAMP_NAME, nullptr);
+  int flag_bit = rte_mbuf_dynflag_lookup(RTE_MBUF_DYNFLAG_RX_TIMESTAMP_NAME, nullptr);
   if (flag_bit < 0) {
     error = "mbuf timestamp flag missing after registration";
     return false;
@@ -110,7 +109,7 @@ Runtime::~Runtime() {
 
 bool Runtime::setup(unsigned n_workers, rte_mempool* inject_pool, std::string& error) {
   if (!events_.open(opts_.events, error)) return false;
-  if (!registerTimestampField(ts_offset_, ts_flag_, error)) return false;
+  if (!timestamp_.registerField(error)) return false;
   policy_ = std::make_unique<PolicyHandle>(n_workers);
   if (!opts_.policy.empty()) {
     std::string diags;
@@ -132,8 +131,7 @@ bool Runtime::setup(unsigned n_workers, rte_mempool* inject_pool, std::string& e
     rings_.push_back(ring);
     WorkerConfig wc;
     wc.flow_capacity = opts_.flows;
-    wc.timestamp_offset = ts_offset_;
-    wc.timestamp_flag = ts_flag_;
+    wc.timestamp = timestamp_;
     wc.events = ring;
     wc.inject_pool = inject_pool;
     wc.lcore = static_cast<uint8_t>(w);

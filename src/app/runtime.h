@@ -29,9 +29,6 @@ void installSignalHandlers();
 bool initEal(const Options& opts, std::string& error);
 void cleanupEal();
 
-// Registers the mbuf rx-timestamp dynamic field (offset, flag) once.
-bool registerTimestampField(int& offset, uint64_t& flag, std::string& error);
-
 class Runtime {
  public:
   explicit Runtime(const Options& opts) : opts_(opts) {}
@@ -52,8 +49,7 @@ class Runtime {
   Worker& worker(size_t i) { return *workers_[i]; }
   size_t workerCount() const { return workers_.size(); }
   PolicyHandle& policy() { return *policy_; }
-  int timestampOffset() const { return ts_offset_; }
-  uint64_t timestampFlag() const { return ts_flag_; }
+  const MbufTimestamp& timestamp() const { return timestamp_; }
 
   // Moves every queued event from the workers' rings to the writer. Main lcore only.
   void drainEvents();
@@ -67,8 +63,7 @@ class Runtime {
   CounterBlock control_counters_;  // policy.reloads / reload_failures: the control plane's own
   std::vector<rte_ring*> rings_;
   EventWriter events_;
-  int ts_offset_ = -1;
-  uint64_t ts_flag_ = 0;
+  MbufTimestamp timestamp_;
 };
 
 // Nanoseconds: TSC-based monotonic time plus the wall-clock offset taken at start, so live

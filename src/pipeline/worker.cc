@@ -583,10 +583,7 @@ uint8_t* Worker::allocInjected(bool back, size_t room, uint64_t ts_ns, rte_mbuf*
     rte_pktmbuf_free(m);
     return nullptr;
   }
-  if (config_.timestamp_offset >= 0) {
-    *RTE_MBUF_DYNFIELD(m, config_.timestamp_offset, uint64_t*) = ts_ns;
-    m->ol_flags |= config_.timestamp_flag;
-  }
+  config_.timestamp.write(m, ts_ns);
   return out;
 }
 
@@ -632,12 +629,6 @@ void Worker::finish(uint64_t now_ns) {
 
 // --- per burst --------------------------------------------------------------------------------
 
-inline uint64_t Worker::packetTime(const rte_mbuf* m, uint64_t burst_ns) const {
-  return (m->ol_flags & config_.timestamp_flag) != 0
-             ? *RTE_MBUF_DYNFIELD(m, config_.timestamp_offset, const uint64_t*)
-             : burst_ns;
-}
-
 uint16_t Worker::processBurst(rte_mbuf** pkts, uint16_t n, uint64_t now_ns,
                               BurstInjections& inject) {
   inject.n_back = 0;
@@ -654,14 +645,14 @@ uint16_t Worker::processBurst(rte_mbuf** pkts, uint16_t n, uint64_t now_ns,
   uint16_t n_fwd = 0, n_drop = 0;
   counters_.inc(Counter::kPacketsRx, n);
   // Replay's clock is its packets: expiry follows the burst's first packet time.
-  const uint64_t burst_ns = packetTime(pkts[0], now_ns);
+  const uint64_t burst_ns = config_.timestamp.read(pkts[0], now_ns);
   flows_.expire(burst_ns, kExpiryWorkPerBurst,
                 [this, burst_ns](Flow& f, EndReason reason) { onFlowEnd(f, reason, burst_ns); });
 
   // Sort the burst into verdict arrays, prefetching kPrefetchAhead packets ahead; forwarded
   // packets are compacted in place (n_fwd <= i always), dropped ones freed in one call.
   auto sortOne = [&](rte_mbuf* m) {
-    if (handlePacket(m, packetTime(m, now_ns)) == PacketVerdict::kForward) {
+    if (handlePacket(m, config_.timestamp.read(m, now_ns)) == PacketVerdict::kForward) {
       pkts[n_fwd++] = m;
     } else {
       drop[n_drop++] = m;

@@ -10,6 +10,7 @@
 #include "flow/tcp_stream.h"
 #include "pipeline/event_emitter.h"
 #include "pipeline/flow_app.h"
+#include "pipeline/mbuf_timestamp.h"
 #include "pipeline/policy_handle.h"
 #include "pipeline/port_map.h"
 #include "pipeline/tcp_reset.h"
@@ -43,10 +44,9 @@ struct BurstInjections {
 struct WorkerConfig {
   uint32_t flow_capacity = 65536;
   FlowTimeouts timeouts{};
-  // Offset and flag of the mbuf rx-timestamp dynamic field; a packet carrying the flag uses
-  // its own time (replay, NIC timestamps), any other the burst's time.
-  int timestamp_offset = -1;
-  uint64_t timestamp_flag = 0;
+  // A packet carrying a timestamp uses its own time (replay, NIC timestamps), any other the
+  // burst's time; generated packets carry the time of the packet that caused them.
+  MbufTimestamp timestamp;
   rte_ring* events = nullptr;          // to the main lcore's writer; full ring = event dropped
   rte_mempool* inject_pool = nullptr;  // mbufs for generated packets; none: nothing injected
   uint8_t lcore = 0;
@@ -119,7 +119,6 @@ class Worker {
   void countRule(const Verdict& v);
   void emitVerdict(const Flow& f, const Verdict& v, bool enforced, uint64_t now_ns);
   SessionAttachment* attachment(Flow& f, bool create);
-  uint64_t packetTime(const rte_mbuf* m, uint64_t burst_ns) const;
 
   // In-order payload of one direction of a flow, from TCP reassembly.
   void deliver(Flow& f, FlowDir dir, Bytes data, uint64_t now_ns);
