@@ -55,14 +55,29 @@ class Lab:
             run("ip", "netns", "del", ns, check=False)
         for outer in (self.outer_client, self.outer_server):
             run("ip", "link", "del", outer, check=False)
+        if getattr(self, "br", None):
+            run("ip", "link", "del", self.br, check=False)
 
-    def eal_args(self):
+    def eal_args(self, lcores="0", qpairs=1, ports=("client", "server")):
+        """EAL arguments for smtpguard on the outer ends. `lcores` is an EAL --lcores map
+        ("0@0,1@0,2@1": three lcores on two CPUs); `qpairs` > 1 spreads flows over that many
+        queues by the kernel's symmetric fanout hash."""
+        outer = {"client": self.outer_client, "server": self.outer_server}
+        q = f",qpairs={qpairs}" if qpairs > 1 else ""
         return [
-            "--no-huge", "--no-pci", "-l", "0", "-m", "256", "--no-telemetry",
+            "--no-huge", "--no-pci", f"--lcores={lcores}", "-m", "512", "--no-telemetry",
             f"--file-prefix=sg{self.tag}", "--log-level=*:error",
-            f"--vdev=net_af_packet0,iface={self.outer_client}",
-            f"--vdev=net_af_packet1,iface={self.outer_server}",
+            *[f"--vdev=net_af_packet{i},iface={outer[p]}{q}" for i, p in enumerate(ports)],
         ]
+
+    def bridge(self):
+        """Joins the two outer ends with a kernel bridge, so client and server talk without
+        smtpguard in the path (monitor mode watches one of the bridge's ports)."""
+        self.br = f"br{self.tag}"[:15]
+        run("ip", "link", "add", self.br, "type", "bridge")
+        for outer in (self.outer_client, self.outer_server):
+            run("ip", "link", "set", outer, "master", self.br)
+        run("ip", "link", "set", self.br, "up")
 
     def in_client(self, *cmd, **kw):
         return subprocess.Popen(["ip", "netns", "exec", self.ns_client, *cmd], **kw)
