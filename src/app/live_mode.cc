@@ -1,19 +1,30 @@
 // inline and monitor: ethdev ports polled by worker lcores.
 //
 // inline: frames from the inside port leave by the outside port and the reverse,
-// L2-transparently. With symmetric RSS on both ports, worker w owns RX/TX queue w of each, so
-// both directions of a flow meet in one flow table with no locks. A port without RSS has one
-// queue, and then one worker forwards (two workers cannot share a TX queue without a lock).
+// L2-transparently. Where both ports spread connections symmetrically over queues (RSS with a
+// symmetric key, or af_packet's kernel fanout hash), worker w owns RX/TX queue w of each, so
+// both directions of a flow meet in one flow table with no locks. Otherwise both ports get one
+// queue and one worker forwards (two workers cannot share a TX queue without a lock).
 // monitor: one port, every frame observed and freed.
+//
+// Each worker's poll loop, per iteration: receive and decide a burst per lane, buffer what
+// leaves (rte_eth_tx_buffer), flush the buffers when idle or every kTxDrainUs, and every
+// kHousekeepUs end flows whose timeout passed. A quiescent state is reported on every
+// iteration, so a policy reload never waits for traffic; a worker leaving its loop goes
+// offline, so a stop during a reload completes.
 #include <rte_cycles.h>
 #include <rte_eal.h>
 #include <rte_ethdev.h>
 #include <rte_launch.h>
 #include <rte_lcore.h>
+#include <rte_malloc.h>
 #include <rte_mbuf.h>
 
+#include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdio>
+#include <map>
 #include <vector>
 
 #include "app/modes.h"
@@ -24,60 +35,120 @@ namespace smtpguard {
 namespace {
 
 constexpr uint16_t kRxBurst = 32;
+// Frames held per TX queue before rte_eth_tx_buffer sends them on its own.
+constexpr uint16_t kTxBuffered = 32;
+// A partly filled TX buffer waits at most this long (DPDK l2fwd uses the same).
+constexpr uint64_t kTxDrainUs = 100;
+// Flow expiry on the worker's own clock: records of closed and idle flows leave on an idle
+// link too, at most this late.
+constexpr uint64_t kHousekeepUs = 10 * 1000;
+constexpr uint32_t kHousekeepWork = 1024;  // flows ended per tick at most (bounded work)
+// mbufs per queue a socket's pool holds: RX and TX rings of both ports, bursts in flight, TX
+// buffers and generated packets.
+constexpr unsigned kMbufsPerQueue = 8191;
+
+struct TxQueue {
+  uint16_t port = 0;
+  uint16_t queue = 0;
+  rte_eth_dev_tx_buffer* buffer = nullptr;  // on the worker's socket
+  CounterBlock* counters = nullptr;
+};
+
+// TX ring full when a buffer is flushed: the frames are lost, as on any switch whose egress
+// is saturated.
+void onTxUnsent(rte_mbuf** pkts, uint16_t unsent, void* userdata) {
+  auto* q = static_cast<TxQueue*>(userdata);
+  q->counters->inc(Counter::kPacketsTxFailed, unsent);
+  rte_pktmbuf_free_bulk(pkts, unsent);
+}
 
 struct Lane {
   uint16_t rx_port;
-  uint16_t tx_port;  // == rx_port's peer; unused in monitor mode
   uint16_t queue;
+  TxQueue* onward = nullptr;  // the peer port's queue; null in monitor mode
+  TxQueue* back = nullptr;    // the receiving port's own queue, for RSTs toward the sender
 };
 
 struct WorkerTask {
   Worker* worker = nullptr;
   std::vector<Lane> lanes;
-  bool forward = true;  // false in monitor mode
+  std::array<TxQueue, 2> tx{};  // by port: inside, outside
+  uint16_t n_tx = 0;
   const LiveClock* clock = nullptr;
+  uint64_t drain_cycles = 0;
+  uint64_t housekeep_cycles = 0;
+  uint64_t next_drain = 0;
+  uint64_t next_housekeep = 0;
 };
 
-void transmit(Worker& w, uint16_t port, uint16_t queue, rte_mbuf** pkts, uint16_t n) {
-  if (n == 0) return;
-  uint16_t sent = rte_eth_tx_burst(port, queue, pkts, n);
-  w.counters().inc(Counter::kPacketsTx, sent);
-  if (sent < n) {
-    // TX ring full: the frames are lost, as on any switch whose egress is saturated.
-    w.counters().inc(Counter::kPacketsTxFailed, n - sent);
-    rte_pktmbuf_free_bulk(pkts + sent, n - sent);
+void buffer(Worker& w, TxQueue& q, rte_mbuf** pkts, uint16_t n) {
+  for (uint16_t i = 0; i < n; ++i) {
+    w.counters().inc(Counter::kPacketsTx, rte_eth_tx_buffer(q.port, q.queue, q.buffer, pkts[i]));
   }
 }
 
-// One pass over a worker's lanes: receive, decide, transmit or free. Returns packets seen.
-uint16_t pollOnce(WorkerTask& task) {
+void drain(WorkerTask& task) {
+  for (uint16_t i = 0; i < task.n_tx; ++i) {
+    TxQueue& q = task.tx[i];
+    task.worker->counters().inc(Counter::kPacketsTx,
+                                rte_eth_tx_buffer_flush(q.port, q.queue, q.buffer));
+  }
+}
+
+// One pass over a worker's lanes: receive, decide, buffer or free; then the timers.
+void pollOnce(WorkerTask& task) {
   Worker& w = *task.worker;
   rte_mbuf* pkts[kRxBurst];
   BurstInjections inject;
-  uint16_t seen = 0;
+  bool idle = true;
   for (const Lane& lane : task.lanes) {
-    uint16_t n = rte_eth_rx_burst(lane.rx_port, lane.queue, pkts, kRxBurst);
+    const uint16_t n = rte_eth_rx_burst(lane.rx_port, lane.queue, pkts, kRxBurst);
     if (n == 0) continue;
-    seen = static_cast<uint16_t>(seen + n);
-    uint16_t fwd = w.processBurst(pkts, n, task.clock->nowNs(), inject);
-    if (task.forward) {
-      transmit(w, lane.tx_port, lane.queue, pkts, fwd);
-      transmit(w, lane.tx_port, lane.queue, inject.onward, inject.n_onward);
-      transmit(w, lane.rx_port, lane.queue, inject.back, inject.n_back);
+    idle = false;
+    const uint16_t fwd = w.processBurst(pkts, n, task.clock->nowNs(), inject);
+    if (lane.onward != nullptr) {
+      buffer(w, *lane.onward, pkts, fwd);
+      buffer(w, *lane.onward, inject.onward, inject.n_onward);
+      buffer(w, *lane.back, inject.back, inject.n_back);
     } else {
-      // Monitor mode observes: nothing leaves, generated packets included.
+      // Monitor mode observes: nothing leaves (and a worker that does not enforce generates
+      // nothing to send).
       rte_pktmbuf_free_bulk(pkts, fwd);
       rte_pktmbuf_free_bulk(inject.onward, inject.n_onward);
       rte_pktmbuf_free_bulk(inject.back, inject.n_back);
     }
   }
-  return seen;
+  const uint64_t tsc = rte_rdtsc();
+  if (idle || tsc >= task.next_drain) {
+    drain(task);
+    task.next_drain = tsc + task.drain_cycles;
+  }
+  if (tsc >= task.next_housekeep) {
+    w.housekeep(task.clock->nowNs(), kHousekeepWork);
+    task.next_housekeep = tsc + task.housekeep_cycles;
+  } else {
+    w.quiescent();
+  }
 }
 
 int workerLoop(void* arg) {
   auto* task = static_cast<WorkerTask*>(arg);
   while (!g_stop.load(std::memory_order_relaxed)) pollOnce(*task);
+  drain(*task);
+  task->worker->goOffline();
   return 0;
+}
+
+const char* spreadName(QueueSpread s) {
+  switch (s) {
+    case QueueSpread::kRss:
+      return "symmetric RSS";
+    case QueueSpread::kKernelHash:
+      return "kernel fanout hash";
+    case QueueSpread::kNone:
+      break;
+  }
+  return "one queue per port";
 }
 
 }  // namespace
@@ -94,72 +165,162 @@ int runLive(const Options& opts) {
   unsigned lc;
   RTE_LCORE_FOREACH_WORKER(lc) lcores.push_back(lc);
   const bool main_works = lcores.empty();  // a single lcore forwards on the main lcore
-  const unsigned n_workers = main_works ? 1u : static_cast<unsigned>(lcores.size());
+  if (main_works) lcores.push_back(rte_get_main_lcore());
 
-  uint16_t port_a = 0, port_b = 0;
   const bool inline_mode = opts.mode == Mode::kInline;
-  if (!findPort(inline_mode ? opts.inside : opts.port, port_a, error) ||
-      (inline_mode && !findPort(opts.outside, port_b, error))) {
-    std::fprintf(stderr, "smtpguard: %s\n", error.c_str());
-    return 1;
+  std::vector<uint16_t> ports(inline_mode ? 2 : 1);
+  std::vector<PortCaps> caps(ports.size());
+  for (size_t i = 0; i < ports.size(); ++i) {
+    const std::string& name = inline_mode ? (i == 0 ? opts.inside : opts.outside) : opts.port;
+    if (!findPort(name, ports[i], error) || !portCaps(ports[i], caps[i], error)) {
+      std::fprintf(stderr, "smtpguard: %s\n", error.c_str());
+      return 1;
+    }
   }
-  rte_mempool* pool =
-      rte_pktmbuf_pool_create("sg_rx", 8191 * n_workers + 4096, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
-                              static_cast<int>(rte_socket_id()));
-  if (pool == nullptr) {
-    std::fprintf(stderr, "smtpguard: cannot create the mbuf pool (out of memory?)\n");
-    return 1;
+  // The same queue count on every port, each queue polled by one worker.
+  auto queues = static_cast<uint16_t>(std::min<size_t>(lcores.size(), UINT16_MAX));
+  std::string single_reason;
+  QueueSpread spread = QueueSpread::kNone;
+  for (const PortCaps& c : caps) {
+    queues = std::min(queues, c.max_queues);
+    if (c.spread == QueueSpread::kNone) {
+      queues = 1;
+      if (single_reason.empty()) single_reason = c.name + ": " + c.why_single;
+    } else if (spread == QueueSpread::kNone || c.spread == QueueSpread::kKernelHash) {
+      spread = c.spread;
+    }
   }
-  PortInfo info_a, info_b;
-  if (!setupPort({.port_id = port_a, .queues = static_cast<uint16_t>(n_workers), .pool = pool},
-                 info_a, error) ||
-      (inline_mode &&
-       !setupPort({.port_id = port_b, .queues = static_cast<uint16_t>(n_workers), .pool = pool},
-                  info_b, error))) {
-    std::fprintf(stderr, "smtpguard: %s\n", error.c_str());
-    return 1;
+  if (queues <= 1) spread = QueueSpread::kNone;
+  for (const PortCaps& c : caps) {
+    // af_packet's fanout group has one socket per qpair: a socket nobody polls loses its share.
+    if (c.spread == QueueSpread::kKernelHash && queues != c.max_queues) {
+      std::fprintf(stderr,
+                   "smtpguard: port %s spreads flows over %u queues (qpairs=%u) but %u can be "
+                   "polled: give %u worker lcores, or qpairs=%u\n",
+                   c.name.c_str(), c.max_queues, c.max_queues, queues, c.max_queues, queues);
+      return 1;
+    }
   }
-  uint16_t queues = inline_mode ? std::min(info_a.queues, info_b.queues) : info_a.queues;
+  if (lcores.size() > queues && !main_works) {
+    std::fprintf(stderr, "smtpguard: %zu worker lcores, %u queue%s (%s): %zu lcore%s stay idle\n",
+                 lcores.size(), queues, queues == 1 ? "" : "s",
+                 single_reason.empty() ? "fewest queues of the ports" : single_reason.c_str(),
+                 lcores.size() - queues, lcores.size() - queues == 1 ? "" : "s");
+  }
+
+  // One mbuf pool per NUMA socket in use: each RX queue takes mbufs from the socket of the
+  // lcore that polls it, and each worker generates packets from the same pool.
+  std::map<int, unsigned> queues_on_socket;
+  std::vector<int> socket_of(queues);
+  for (uint16_t q = 0; q < queues; ++q) {
+    socket_of[q] = static_cast<int>(rte_lcore_to_socket_id(lcores[q]));
+    ++queues_on_socket[socket_of[q]];
+  }
+  std::map<int, rte_mempool*> pools;
+  auto free_pools = [&pools]() {
+    for (auto& [s, p] : pools) rte_mempool_free(p);
+  };
+  for (auto [socket, n] : queues_on_socket) {
+    const std::string name = "sg_rx_s" + std::to_string(socket);
+    rte_mempool* pool = rte_pktmbuf_pool_create(name.c_str(), kMbufsPerQueue * n + 4096, 256, 0,
+                                                RTE_MBUF_DEFAULT_BUF_SIZE, socket);
+    if (pool == nullptr) {
+      std::fprintf(stderr,
+                   "smtpguard: cannot create the mbuf pool on socket %d (out of memory? give "
+                   "EAL more with -m or hugepages)\n",
+                   socket);
+      free_pools();
+      return 1;
+    }
+    pools[socket] = pool;
+  }
+  for (size_t i = 0; i < ports.size(); ++i) {
+    PortRequest req;
+    req.port_id = ports[i];
+    for (uint16_t q = 0; q < queues; ++q) req.pools.push_back(pools[socket_of[q]]);
+    if (!setupPort(req, caps[i], error)) {
+      std::fprintf(stderr, "smtpguard: %s\n", error.c_str());
+      free_pools();
+      return 1;
+    }
+  }
+  std::vector<Runtime::WorkerPlace> places;
+  for (uint16_t q = 0; q < queues; ++q) places.push_back({pools[socket_of[q]], socket_of[q]});
   Runtime rt(opts);
-  if (!rt.setup(queues, pool, error)) {
+  if (!rt.setup(places, error)) {
     std::fprintf(stderr, "smtpguard: %s\n", error.c_str());
+    for (uint16_t p : ports) stopPort(p);
+    free_pools();
     return 1;
   }
-  std::fprintf(stderr, "smtpguard: %s on %s%s%s, %u worker%s (%s)\n",
-               inline_mode ? "inline" : "monitor", info_a.name.c_str(), inline_mode ? " <-> " : "",
-               inline_mode ? info_b.name.c_str() : "", queues, queues == 1 ? "" : "s",
-               queues > 1 ? "symmetric RSS" : "one queue per port");
+  std::fprintf(stderr, "smtpguard: %s on %s%s%s, %u worker%s (%s%s%s)%s\n",
+               inline_mode ? "inline" : "monitor", caps[0].name.c_str(), inline_mode ? " <-> " : "",
+               inline_mode ? caps[1].name.c_str() : "", queues, queues == 1 ? "" : "s",
+               spreadName(spread), single_reason.empty() ? "" : ": ", single_reason.c_str(),
+               opts.enforce && inline_mode ? "" : ", policy not enforced (verdicts reported)");
 
   LiveClock clock;
+  const uint64_t us = rte_get_tsc_hz() / 1000000;
   std::vector<WorkerTask> tasks(queues);
+  std::vector<rte_eth_dev_tx_buffer*> tx_buffers;
+  bool tx_ok = true;
   for (uint16_t q = 0; q < queues; ++q) {
-    tasks[q].worker = &rt.worker(q);
-    tasks[q].clock = &clock;
-    tasks[q].forward = inline_mode;
-    tasks[q].lanes.push_back({port_a, port_b, q});
-    if (inline_mode) tasks[q].lanes.push_back({port_b, port_a, q});
+    WorkerTask& t = tasks[q];
+    t.worker = &rt.worker(q);
+    t.clock = &clock;
+    t.drain_cycles = kTxDrainUs * us;
+    t.housekeep_cycles = kHousekeepUs * us;
+    if (inline_mode) {
+      for (size_t i = 0; i < 2; ++i) {
+        auto* b = static_cast<rte_eth_dev_tx_buffer*>(rte_zmalloc_socket(
+            "sg_tx_buffer", RTE_ETH_TX_BUFFER_SIZE(kTxBuffered), 0, socket_of[q]));
+        if (b == nullptr) {
+          tx_ok = false;
+          break;
+        }
+        tx_buffers.push_back(b);
+        rte_eth_tx_buffer_init(b, kTxBuffered);
+        t.tx[i] = {ports[i], q, b, &t.worker->counters()};
+        rte_eth_tx_buffer_set_err_callback(b, onTxUnsent, &t.tx[i]);
+      }
+      t.n_tx = 2;
+      t.lanes.push_back({ports[0], q, &t.tx[1], &t.tx[0]});
+      t.lanes.push_back({ports[1], q, &t.tx[0], &t.tx[1]});
+    } else {
+      t.lanes.push_back({ports[0], q, nullptr, nullptr});
+    }
+  }
+  if (!tx_ok) {
+    std::fprintf(stderr, "smtpguard: cannot allocate TX buffers (out of DPDK memory?)\n");
+    for (auto* b : tx_buffers) rte_free(b);
+    return 1;
   }
   auto started = std::chrono::steady_clock::now();
   if (!main_works) {
     for (uint16_t q = 0; q < queues; ++q) rte_eal_remote_launch(workerLoop, &tasks[q], lcores[q]);
   }
-  // The main lcore writes events and watches the clock; alone, it also forwards.
+  // The main lcore writes events, reloads the policy and watches the clock; alone, it also
+  // forwards.
   uint64_t deadline = opts.duration_s > 0
                           ? clock.nowNs() + static_cast<uint64_t>(opts.duration_s * 1e9)
                           : UINT64_MAX;
   while (!g_stop.load(std::memory_order_relaxed)) {
     if (main_works) {
-      // Alone, the main lcore forwards too, writing events between bursts.
       pollOnce(tasks[0]);
     } else {
       rte_delay_us_sleep(1000);
     }
     rt.drainEvents();
-    // SIGHUP: compile and publish; workers keep forwarding with the old policy meanwhile.
+    // SIGHUP: compile and publish; workers keep forwarding with the old policy meanwhile, and
+    // report quiescent states on every poll, so the swap completes on an idle link too.
     if (g_reload.exchange(false, std::memory_order_relaxed)) rt.reloadPolicy(main_works ? 0 : -1);
     if (clock.nowNs() >= deadline) g_stop.store(true);
   }
-  rte_eal_mp_wait_lcore();
+  if (main_works) {
+    drain(tasks[0]);
+  } else {
+    rte_eal_mp_wait_lcore();
+  }
   // Workers have stopped: their flows end here (reason "shutdown"), on the main lcore.
   for (uint16_t q = 0; q < queues; ++q) {
     rt.worker(q).finish(clock.nowNs());
@@ -168,9 +329,9 @@ int runLive(const Options& opts) {
   double elapsed =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   rt.report(elapsed);
-  stopPort(port_a);
-  if (inline_mode) stopPort(port_b);
-  rte_mempool_free(pool);
+  for (uint16_t p : ports) stopPort(p);
+  for (auto* b : tx_buffers) rte_free(b);
+  free_pools();
   return 0;
 }
 

@@ -20,6 +20,10 @@ const char* usage() {
          "  --write CAPTURE     replay: write the packets smtpguard would forward\n"
          "  --loop N            replay: N passes, each shifted in time (new connections)\n"
          "  --flows N           flow table capacity per worker (default 65536)\n"
+         "  --policy-mode M     enforce (default) or shadow: report verdicts, enforce none\n"
+         "                      (monitor mode never enforces)\n"
+         "  --timeout S=SECONDS idle timeout of flows in TCP state S: handshake (30),\n"
+         "                      established (300), half_closed (30), closing (10); repeatable\n"
          "  --duration SECONDS  live modes: stop after this long (default: until SIGINT)\n"
          "  --no-summary        no human summary on the terminal\n"
          "SIGHUP reloads --policy; a policy that does not compile leaves the running one.\n"
@@ -126,6 +130,33 @@ std::optional<Options> parseOptions(int argc, char** argv, std::string& error, b
         return std::nullopt;
       }
       o.duration_s = v;
+    } else if (a == "--policy-mode") {
+      if (!value(num)) return std::nullopt;
+      if (num != "enforce" && num != "shadow") {
+        error = "--policy-mode " + num + ": expected enforce or shadow";
+        return std::nullopt;
+      }
+      o.enforce = num == "enforce";
+    } else if (a == "--timeout") {
+      if (!value(num)) return std::nullopt;
+      const size_t eq = num.find('=');
+      const std::string state = num.substr(0, eq);
+      uint64_t* slot = state == "handshake"     ? &o.timeout_handshake_ns
+                       : state == "established" ? &o.timeout_established_ns
+                       : state == "half_closed" ? &o.timeout_half_closed_ns
+                       : state == "closing"     ? &o.timeout_closing_ns
+                                                : nullptr;
+      double v = 0;
+      char* end = nullptr;
+      if (eq != std::string::npos) v = std::strtod(num.c_str() + eq + 1, &end);
+      if (slot == nullptr || eq == std::string::npos || end == num.c_str() + eq + 1 ||
+          *end != '\0' || !(v >= 0.001 && v <= 86400.0 * 7)) {
+        error = "--timeout " + num +
+                ": expected STATE=SECONDS, STATE one of handshake, established, half_closed, "
+                "closing, SECONDS from 0.001 to 604800";
+        return std::nullopt;
+      }
+      *slot = static_cast<uint64_t>(v * 1e9);
     } else if (a == "--no-summary") {
       o.summary = false;
     } else {

@@ -27,9 +27,16 @@ struct Options {
   std::string write;       // replay: pcap of what would be forwarded
   std::string prometheus;  // counters also as Prometheus text to this file
   uint32_t flows = 65536;  // flow table capacity per worker
-  uint32_t loop = 1;       // replay: passes over the capture, each shifted in time
-  double duration_s = 0;   // live modes: stop after this long (0 = until signal)
-  bool summary = true;     // human summary on stderr when it is a terminal
+  // --policy-mode shadow: verdicts reported, not enforced (monitor mode is always so).
+  bool enforce = true;
+  // --timeout STATE=SECONDS: idle timeouts per TCP state; 0 keeps the built-in default.
+  uint64_t timeout_handshake_ns = 0;
+  uint64_t timeout_established_ns = 0;
+  uint64_t timeout_half_closed_ns = 0;
+  uint64_t timeout_closing_ns = 0;
+  uint32_t loop = 1;      // replay: passes over the capture, each shifted in time
+  double duration_s = 0;  // live modes: stop after this long (0 = until signal)
+  bool summary = true;    // human summary on stderr when it is a terminal
 };
 
 // Parses argv. On failure returns nullopt with `error` set to one line naming the problem;

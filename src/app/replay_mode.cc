@@ -57,7 +57,7 @@ int runReplay(const Options& opts) {
   }
   Runtime rt(opts);
   std::string error;
-  if (!rt.setup(1, pool, error)) {
+  if (!rt.setup({{.inject_pool = pool, .socket = static_cast<int>(rte_socket_id())}}, error)) {
     std::fprintf(stderr, "smtpguard: %s\n", error.c_str());
     return 1;
   }

@@ -5,6 +5,7 @@
 #include <rte_errno.h>
 #include <rte_lcore.h>
 #include <rte_log.h>
+#include <rte_malloc.h>
 #include <rte_mbuf_dyn.h>
 #include <rte_ring.h>
 #include <rte_ring_elem.h>
@@ -33,6 +34,17 @@ void onHangup(int) {
 }
 
 constexpr unsigned kEventRingSize = 4096;  // per worker; a full ring drops and counts
+
+// Worker tables in DPDK memory on the worker's socket: hugepages where the EAL has them, its
+// -m arena with --no-huge. rte_zmalloc_socket zeroes, and falls back to no memory (nullptr),
+// upon which the table goes to the heap and start-up says so.
+void* dpdkTableAlloc(size_t bytes, size_t align, int socket) {
+  return rte_zmalloc_socket("sg_table", bytes, static_cast<unsigned>(align),
+                            socket < 0 ? SOCKET_ID_ANY : socket);
+}
+void dpdkTableFree(void* p) {
+  rte_free(p);
+}
 
 }  // namespace
 
@@ -107,10 +119,12 @@ Runtime::~Runtime() {
   for (rte_ring* r : rings_) rte_ring_free(r);
 }
 
-bool Runtime::setup(unsigned n_workers, rte_mempool* inject_pool, std::string& error) {
+bool Runtime::setup(const std::vector<WorkerPlace>& places, std::string& error) {
+  const auto n_workers = static_cast<unsigned>(places.size());
   if (!events_.open(opts_.events, error)) return false;
   if (!timestamp_.registerField(error)) return false;
   policy_ = std::make_unique<PolicyHandle>(n_workers);
+  placement_ = std::make_unique<PlacementStats[]>(n_workers);
   if (!opts_.policy.empty()) {
     std::string diags;
     if (!applyPolicy(*policy_, opts_.policy, diags)) {
@@ -121,9 +135,8 @@ bool Runtime::setup(unsigned n_workers, rte_mempool* inject_pool, std::string& e
   }
   for (unsigned w = 0; w < n_workers; ++w) {
     std::string name = "sg_events_" + std::to_string(w);
-    rte_ring* ring =
-        rte_ring_create_elem(name.c_str(), sizeof(EventRecord), kEventRingSize,
-                             static_cast<int>(rte_socket_id()), RING_F_SP_ENQ | RING_F_SC_DEQ);
+    rte_ring* ring = rte_ring_create_elem(name.c_str(), sizeof(EventRecord), kEventRingSize,
+                                          places[w].socket, RING_F_SP_ENQ | RING_F_SC_DEQ);
     if (ring == nullptr) {
       error = "cannot create event ring: " + std::string(rte_strerror(rte_errno));
       return false;
@@ -131,11 +144,38 @@ bool Runtime::setup(unsigned n_workers, rte_mempool* inject_pool, std::string& e
     rings_.push_back(ring);
     WorkerConfig wc;
     wc.flow_capacity = opts_.flows;
-    wc.timestamp = timestamp_;
+    if (opts_.timeout_handshake_ns != 0) wc.timeouts.handshake_ns = opts_.timeout_handshake_ns;
+    if (opts_.timeout_established_ns != 0) {
+      wc.timeouts.established_ns = opts_.timeout_established_ns;
+    }
+    if (opts_.timeout_half_closed_ns != 0) {
+      wc.timeouts.half_closed_ns = opts_.timeout_half_closed_ns;
+    }
+    if (opts_.timeout_closing_ns != 0) wc.timeouts.closing_ns = opts_.timeout_closing_ns;
+    wc.enforce = opts_.enforce && opts_.mode != Mode::kMonitor;
+    // Replay's packets carry their capture time. Live packets run on the TSC clock alone: a
+    // NIC's own timestamps are in another clock domain, and flow expiry on an idle link uses
+    // the TSC.
+    if (opts_.mode == Mode::kReplay) wc.timestamp = timestamp_;
     wc.events = ring;
-    wc.inject_pool = inject_pool;
+    wc.inject_pool = places[w].inject_pool;
+    wc.socket = places[w].socket;
+    wc.memory = MemorySource{dpdkTableAlloc, dpdkTableFree, places[w].socket, &placement_[w]};
     wc.lcore = static_cast<uint8_t>(w);
-    workers_.push_back(std::make_unique<Worker>(wc, *policy_));
+    try {
+      workers_.push_back(std::make_unique<Worker>(wc, *policy_));
+    } catch (const std::bad_alloc&) {
+      error = "not enough memory for worker " + std::to_string(w) + "'s flow table of " +
+              std::to_string(opts_.flows) + " flows (lower --flows)";
+      return false;
+    }
+    const PlacementStats& ps = placement_[w];
+    if (ps.heap_bytes != 0 && opts_.mode != Mode::kReplay) {
+      std::fprintf(stderr,
+                   "smtpguard: worker %u: %.0f MiB of flow tables on the heap, DPDK memory on "
+                   "socket %d was short (give the EAL more: -m, or hugepages)\n",
+                   w, static_cast<double>(ps.heap_bytes) / (1 << 20), places[w].socket);
+    }
   }
   return true;
 }
@@ -148,6 +188,9 @@ void Runtime::reloadPolicy(int caller_worker) {
   std::string diags;
   if (applyPolicy(*policy_, opts_.policy, diags, caller_worker)) {
     control_counters_.inc(Counter::kPolicyReloads);
+    const PolicySnapshot& snap = *policy_->current()->snapshot;
+    std::fprintf(stderr, "smtpguard: policy reloaded: %s (%zu rules) from %s\n",
+                 std::string(snap.name()).c_str(), snap.ruleCount(), opts_.policy.c_str());
   } else {
     control_counters_.inc(Counter::kPolicyReloadFailures);
     std::fprintf(stderr, "smtpguard: policy reload failed, the running policy stays:\n%s",

@@ -36,11 +36,16 @@ class Runtime {
   Runtime(const Runtime&) = delete;
   Runtime& operator=(const Runtime&) = delete;
 
-  // Opens outputs, registers the timestamp field, creates `n` workers with their event
-  // rings. Workers are created on the main lcore's socket; they run wherever launched.
-  // `inject_pool` provides the mbufs of generated packets (RSTs). Loads --policy if given: a
-  // policy that does not compile is an error here (there is nothing running to keep).
-  bool setup(unsigned n_workers, rte_mempool* inject_pool, std::string& error);
+  // Where a worker runs: the NUMA socket of its lcore (its tables, pools and event ring are
+  // placed there) and the mbuf pool of that socket for the packets it generates (RSTs).
+  struct WorkerPlace {
+    rte_mempool* inject_pool = nullptr;
+    int socket = -1;  // -1: any
+  };
+  // Opens outputs, registers the timestamp field, creates one worker per place with its event
+  // ring. Loads --policy if given: a policy that does not compile is an error here (there is
+  // nothing running to keep).
+  bool setup(const std::vector<WorkerPlace>& places, std::string& error);
 
   // SIGHUP: compiles --policy again and publishes it; a broken file leaves the running policy
   // and counts policy.reload_failures. `caller_worker`: see applyPolicy().
@@ -62,6 +67,8 @@ class Runtime {
   std::vector<std::unique_ptr<Worker>> workers_;
   CounterBlock control_counters_;  // policy.reloads / reload_failures: the control plane's own
   std::vector<rte_ring*> rings_;
+  // Where each worker's tables went (DPDK memory on its socket, or the heap as a fallback).
+  std::unique_ptr<PlacementStats[]> placement_;
   EventWriter events_;
   MbufTimestamp timestamp_;
 };

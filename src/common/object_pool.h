@@ -6,9 +6,9 @@
 // One pool per lcore, so no synchronisation.
 
 #include <cstdint>
-#include <memory>
 #include <new>
-#include <vector>
+
+#include "common/placed_array.h"
 
 namespace smtpguard {
 
@@ -18,8 +18,11 @@ inline constexpr PoolHandle kNoHandle = UINT32_MAX;
 template <typename T>
 class ObjectPool {
  public:
-  explicit ObjectPool(uint32_t capacity)
-      : objects_(std::make_unique<T[]>(capacity)), free_(capacity), capacity_(capacity) {
+  explicit ObjectPool(uint32_t capacity, const MemorySource& memory = {})
+      : objects_(capacity, memory),
+        free_(capacity, memory),
+        n_free_(capacity),
+        capacity_(capacity) {
     for (uint32_t i = 0; i < capacity; ++i) free_[i] = capacity - 1 - i;
   }
   ObjectPool(const ObjectPool&) = delete;
@@ -28,24 +31,24 @@ class ObjectPool {
   // Returns the handle of a default-initialised object (members with initialisers are set,
   // large byte arrays are not zeroed), or kNoHandle when the pool is empty.
   PoolHandle acquire() {
-    if (free_.empty()) return kNoHandle;
-    PoolHandle h = free_.back();
-    free_.pop_back();  // never reallocates: capacity only shrinks here
+    if (n_free_ == 0) return kNoHandle;
+    PoolHandle h = free_[--n_free_];
     objects_[h].~T();
     new (&objects_[h]) T;
     return h;
   }
   void release(PoolHandle h) {
-    if (h < capacity_) free_.push_back(h);  // capacity was reserved at construction
+    if (h < capacity_ && n_free_ < capacity_) free_[n_free_++] = h;
   }
   T& get(PoolHandle h) { return objects_[h]; }
   const T& get(PoolHandle h) const { return objects_[h]; }
   uint32_t capacity() const { return capacity_; }
-  uint32_t inUse() const { return capacity_ - static_cast<uint32_t>(free_.size()); }
+  uint32_t inUse() const { return capacity_ - n_free_; }
 
  private:
-  std::unique_ptr<T[]> objects_;
-  std::vector<PoolHandle> free_;
+  PlacedArray<T> objects_;
+  PlacedArray<PoolHandle> free_;  // a stack of free handles, n_free_ deep
+  uint32_t n_free_;
   uint32_t capacity_;
 };
 

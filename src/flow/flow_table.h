@@ -20,6 +20,7 @@
 #include <type_traits>
 
 #include "common/object_pool.h"
+#include "common/placed_array.h"
 #include "flow/tcp_stream.h"
 #include "packet/packet_parser.h"
 #include "stats/counter_block.h"
@@ -37,7 +38,8 @@ enum class TcpState : uint8_t {
 };
 
 // Why a flow ended; the name is the `reason` of the end-of-flow event.
-enum class EndReason : uint8_t { kTimeout, kEvicted, kFin, kRst, kShutdown };
+// kPolicy: the application ended it (a block verdict); the table itself never uses it.
+enum class EndReason : uint8_t { kTimeout, kEvicted, kFin, kRst, kShutdown, kPolicy };
 
 constexpr const char* endReasonName(EndReason r) {
   switch (r) {
@@ -51,6 +53,8 @@ constexpr const char* endReasonName(EndReason r) {
       return "rst";
     case EndReason::kShutdown:
       return "shutdown";
+    case EndReason::kPolicy:
+      return "policy";
   }
   return "unknown";
 }
@@ -247,7 +251,8 @@ class FlowTable {
 
   // Control plane: allocates everything the table will ever use. The pool lends out-of-order
   // buffers to the entries' streams and gets them back when flows end.
-  FlowTable(const FlowTableConfig& config, ObjectPool<OooBuffer>& ooo_pool, CounterBlock& counters)
+  FlowTable(const FlowTableConfig& config, ObjectPool<OooBuffer>& ooo_pool, CounterBlock& counters,
+            const MemorySource& memory = {})
       : capacity_(config.capacity),
         table_id_(config.table_id),
         seed_(config.hash_seed),
@@ -258,8 +263,8 @@ class FlowTable {
     uint32_t nbuckets = 2;
     while (nbuckets < 2 * capacity_) nbuckets <<= 1;
     mask_ = nbuckets - 1;
-    entries_ = std::make_unique<Entry[]>(capacity_);
-    buckets_ = std::make_unique<Bucket[]>(nbuckets);
+    entries_ = PlacedArray<Entry>(capacity_, memory);
+    buckets_ = PlacedArray<Bucket>(nbuckets, memory);
     for (uint32_t i = 0; i < nbuckets; ++i) buckets_[i] = {0, kNil};
     for (uint32_t i = 0; i < capacity_; ++i)
       entries_[i].lru_next = i + 1 < capacity_ ? i + 1 : kNil;
@@ -655,8 +660,8 @@ class FlowTable {
   ObjectPool<OooBuffer>& pool_;
   CounterBlock& counters_;
   uint32_t mask_ = 0;
-  std::unique_ptr<Entry[]> entries_;
-  std::unique_ptr<Bucket[]> buckets_;
+  PlacedArray<Entry> entries_;
+  PlacedArray<Bucket> buckets_;
   std::array<List, kClassCount> lists_{};
   std::array<uint32_t, kClassCount> timeout_ms_{};
   uint32_t free_head_ = kNil;

@@ -21,9 +21,10 @@ static_assert(sizeof(Flow) == 128, "hot per-flow state: two cache lines");
 // Flow::app_ref, the application's 32 bits of the entry: the policy decision in the top bits,
 // the handle (+1, 0 = none) of the flow's SessionAttachment below.
 struct AppRef {
-  static constexpr uint32_t kDecided = 1u << 31;  // the connection verdict was taken
-  static constexpr uint32_t kBlocked = 1u << 30;  // every further packet is dropped
-  static constexpr uint32_t kReject = 1u << 29;   // ... and a SYN retransmission is reset again
+  static constexpr uint32_t kDecided = 1u << 31;   // the connection verdict was taken
+  static constexpr uint32_t kBlocked = 1u << 30;   // every further packet is dropped
+  static constexpr uint32_t kReject = 1u << 29;    // ... and a SYN retransmission is reset again
+  static constexpr uint32_t kReported = 1u << 28;  // the smtp_flow record went out
   static constexpr uint32_t kHandleMask = (1u << 24) - 1;
 
   static uint32_t attachment(const Flow& f) { return f.app_ref & kHandleMask; }
@@ -46,7 +47,13 @@ struct SessionAttachment {
   uint16_t cipher_suite = 0;
   uint16_t alerted_rule = kNoRule;   // the last session verdict acted on: once per flow
   uint16_t shadowed_rule = kNoRule;  // the last shadow session rule reported: likewise
-  PatternMatches patterns;           // for the snapshot generation they carry
+  // The strongest verdict of the flow, for its record: the rule's counter slot (names are
+  // stable across reloads), its action, whether it was enforced.
+  bool has_verdict = false;
+  bool verdict_enforced = false;
+  Action verdict_action = Action::kAllow;
+  uint16_t verdict_slot = kNoRule;  // kNoRule: the policy's default decided
+  PatternMatches patterns;          // for the snapshot generation they carry
   std::array<char, 32> ja3s{};
   std::array<char, 32> ja3{};  // hex MD5, once the ClientHello is parsed
   std::array<char, 36> ja4{};

@@ -56,6 +56,7 @@ bool PolicyHandle::publish(std::shared_ptr<const PolicySnapshot> snapshot, std::
     }
     bundle->rule_slot.push_back(it->second);
   }
+  bundle->slot_names = slot_names_;
   bundle->snapshot = std::move(snapshot);
   const PolicyBundle* old = current_.exchange(bundle.release(), std::memory_order_acq_rel);
   // Every worker passes a quiescent state after the swap before the old bundle goes.

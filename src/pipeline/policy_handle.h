@@ -30,6 +30,9 @@ struct PolicyBundle {
   // [rule index] -> slot in CounterBlock::rule_hits/rule_shadow. Slots are kept by rule name
   // for the life of the process, so a rule's count survives reloads that move it.
   std::vector<uint16_t> rule_slot;
+  // [slot] -> rule name, as of this bundle: slots only grow, so a slot a flow remembered from
+  // an older bundle still names its rule here.
+  std::vector<std::string> slot_names;
 };
 
 class PolicyHandle {

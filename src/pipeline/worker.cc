@@ -94,6 +94,11 @@ std::string_view tlsVersionName(uint16_t v, char (&buf)[8]) {
   return {buf, 6};
 }
 
+// The rule's name in the snapshot; "default" when the policy's default decided.
+std::string_view ruleName(const PolicySnapshot& snap, uint16_t index) {
+  return index < snap.ruleCount() ? std::string_view(snap.ruleNames()[index]) : "default";
+}
+
 }  // namespace
 
 Worker::Worker(const WorkerConfig& config, PolicyHandle& policy)
@@ -103,15 +108,15 @@ Worker::Worker(const WorkerConfig& config, PolicyHandle& policy)
       // Out-of-order buffers use 16-bit handles; lines and HELO names are kept for most
       // SMTP flows; session state for TLS flows and flows the policy looks into; hello
       // buffers only while one is split.
-      ooo_pool_(std::clamp<uint32_t>(config.flow_capacity / 8, 64, 65534)),
-      smtp_pool_(std::max<uint32_t>(config.flow_capacity / 4, 256)),
-      session_pool_(std::max<uint32_t>(config.flow_capacity / 2, 256)),
-      client_hello_pool_(std::clamp<uint32_t>(config.flow_capacity / 64, 16, 1024)),
-      server_hello_pool_(std::clamp<uint32_t>(config.flow_capacity / 64, 16, 1024)),
+      ooo_pool_(std::clamp<uint32_t>(config.flow_capacity / 8, 64, 65534), config.memory),
+      smtp_pool_(std::max<uint32_t>(config.flow_capacity / 4, 256), config.memory),
+      session_pool_(std::max<uint32_t>(config.flow_capacity / 2, 256), config.memory),
+      client_hello_pool_(std::clamp<uint32_t>(config.flow_capacity / 64, 16, 1024), config.memory),
+      server_hello_pool_(std::clamp<uint32_t>(config.flow_capacity / 64, 16, 1024), config.memory),
       flows_(FlowTableConfig{.capacity = config.flow_capacity,
                              .timeouts = config.timeouts,
                              .table_id = config.lcore},
-             ooo_pool_, counters_),
+             ooo_pool_, counters_, config.memory),
       client_hellos_(client_hello_pool_, counters_),
       server_hellos_(server_hello_pool_, counters_),
       events_(config.events, counters_, config.lcore),
@@ -260,6 +265,10 @@ Worker::PacketVerdict Worker::handleSmtpPort(Bytes frame, const PacketInfo& info
       TcpSegment{info.seq, info.tcp_flags, frame.subspan(info.payload_offset, info.payload_len)},
       ooo_pool_, counters_, [&](Bytes data) { deliver(f, dir, data, now_ns); },
       [&](uint32_t) { gap(f, dir); });
+  // FIN both ways or a RST: the record goes out now, not when the entry times out.
+  if (f.state == TcpState::kClosed && !(f.app_ref & AppRef::kReported)) {
+    reportFlow(f, (f.flags & Flow::kRstSeen) ? EndReason::kRst : EndReason::kFin, now_ns);
+  }
   if (session_block_ == SessionBlock::kNone) return PacketVerdict::kForward;
   // A session verdict: this segment (carrying, say, the AUTH command) never leaves; with
   // reject both ends are reset at the sequence numbers they expect.
@@ -277,30 +286,28 @@ Worker::PacketVerdict Worker::decideConnection(Flow& f, FlowDir dir, Bytes frame
   const ConnFacts conn{f.clientAddr(), f.serverAddr(), f.server_port};
   const smtpguard::Verdict v = evaluateConnection(*snap, conn, now_ns / 1000000000u);
   countRule(v);
-  if (v.shadow()) emitVerdict(f, v, false, now_ns);
+  if (v.shadow()) emitShadow(f, v, now_ns);
   switch (v.action) {
     case Action::kAllow:
       return PacketVerdict::kForward;
     case Action::kAlert:
       emitVerdict(f, v, true, now_ns);
+      rememberVerdict(f, v, true);
       return PacketVerdict::kForward;
     case Action::kRateLimit:
       if (admitRateLimited(*snap, v, conn.src, rate_limiter_, now_ns)) {
         return PacketVerdict::kForward;
       }
-      counters_.inc(Counter::kPolicyRateLimited);
-      f.app_ref |= AppRef::kBlocked;
-      emitVerdict(f, v, true, now_ns);
-      return PacketVerdict::kDrop;
+      if (config_.enforce) counters_.inc(Counter::kPolicyRateLimited);
+      block(f, v, now_ns);
+      return config_.enforce ? PacketVerdict::kDrop : PacketVerdict::kForward;
     case Action::kDrop:
-      counters_.inc(Counter::kPolicyBlocked);
-      f.app_ref |= AppRef::kBlocked;
-      emitVerdict(f, v, true, now_ns);
-      return PacketVerdict::kDrop;
+      block(f, v, now_ns);
+      return config_.enforce ? PacketVerdict::kDrop : PacketVerdict::kForward;
     case Action::kReject:
-      counters_.inc(Counter::kPolicyBlocked);
-      f.app_ref |= AppRef::kBlocked | AppRef::kReject;
-      emitVerdict(f, v, true, now_ns);
+      block(f, v, now_ns);
+      if (!config_.enforce) return PacketVerdict::kForward;
+      f.app_ref |= AppRef::kReject;
       // The client gives up at once instead of waiting for a timeout. Picked up mid-stream,
       // the server is reset too.
       if (v.reject_with == RejectWith::kIcmp && dir == FlowDir::kToServer) {
@@ -356,7 +363,7 @@ void Worker::decideSession(Flow& f, uint64_t now_ns) {
       (a == nullptr || a->shadowed_rule != v.shadow_index)) {
     if (a != nullptr) a->shadowed_rule = v.shadow_index;
     ++counters_.rule_shadow[pol_->rule_slot[v.shadow_index]];
-    emitVerdict(f, v, false, now_ns);
+    emitShadow(f, v, now_ns);
   }
   if (v.stage != Stage::kSession) return;  // the SYN verdict stands
   if (a != nullptr) {
@@ -370,15 +377,47 @@ void Worker::decideSession(Flow& f, uint64_t now_ns) {
       return;
     case Action::kAlert:
       emitVerdict(f, v, true, now_ns);
+      rememberVerdict(f, v, true);
       return;
     case Action::kDrop:
     case Action::kReject:
-      counters_.inc(Counter::kPolicyBlocked);
-      f.app_ref |= AppRef::kBlocked;
-      emitVerdict(f, v, true, now_ns);
-      session_block_ = v.action == Action::kReject ? SessionBlock::kReject : SessionBlock::kDrop;
+      block(f, v, now_ns);
+      if (config_.enforce) {
+        session_block_ = v.action == Action::kReject ? SessionBlock::kReject : SessionBlock::kDrop;
+      }
       return;
   }
+}
+
+void Worker::block(Flow& f, const smtpguard::Verdict& v, uint64_t now_ns) {
+  if (!config_.enforce) {
+    // Monitor mode or --policy-mode shadow: said, counted, remembered for the flow's record,
+    // and the flow goes on (and on being parsed) as if the policy had allowed it.
+    counters_.inc(Counter::kPolicyWouldBlock);
+    emitVerdict(f, v, false, now_ns);
+    rememberVerdict(f, v, false);
+    return;
+  }
+  counters_.inc(Counter::kPolicyBlocked);
+  f.app_ref |= AppRef::kBlocked;
+  emitVerdict(f, v, true, now_ns);
+  // The flow ends here for its record; its entry stays so that its later packets are dropped.
+  const RecordVerdict rv{ruleName(*pol_->snapshot, v.rule_index), v.action, true};
+  if (!(f.app_ref & AppRef::kReported)) reportFlow(f, EndReason::kPolicy, now_ns, &rv);
+}
+
+void Worker::rememberVerdict(Flow& f, const smtpguard::Verdict& v, bool enforced) {
+  SessionAttachment* a = attachment(f, true);
+  if (a == nullptr) return;  // counted in pool.exhausted; the record then names no verdict
+  // A block outranks an alert; the first verdict of a rank stays.
+  auto rank = [](Action act) {
+    return act == Action::kAlert ? 1 : (act == Action::kAllow ? 0 : 2);
+  };
+  if (a->has_verdict && rank(a->verdict_action) >= rank(v.action)) return;
+  a->has_verdict = true;
+  a->verdict_slot = v.rule_index < pol_->rule_slot.size() ? pol_->rule_slot[v.rule_index] : kNoRule;
+  a->verdict_action = v.action;
+  a->verdict_enforced = enforced;
 }
 
 void Worker::countRule(const smtpguard::Verdict& v) {
@@ -392,17 +431,23 @@ void Worker::countRule(const smtpguard::Verdict& v) {
 
 void Worker::emitVerdict(const Flow& f, const smtpguard::Verdict& v, bool enforced,
                          uint64_t now_ns) {
+  emitVerdict(f, v.rule_index, v.action, v.stage, enforced, now_ns);
+}
+
+void Worker::emitShadow(const Flow& f, const smtpguard::Verdict& v, uint64_t now_ns) {
+  emitVerdict(f, v.shadow_index, v.shadow_action, v.stage, false, now_ns);
+}
+
+void Worker::emitVerdict(const Flow& f, uint16_t rule_index, Action action, Stage stage,
+                         bool enforced, uint64_t now_ns) {
   const PolicySnapshot& snap = *pol_->snapshot;
-  const uint16_t index = enforced ? v.rule_index : v.shadow_index;
-  const std::string_view rule =
-      index < snap.ruleCount() ? std::string_view(snap.ruleNames()[index]) : "default";
-  const Action action = enforced ? v.action : v.shadow_action;
+  const std::string_view rule = ruleName(snap, rule_index);
   events_.emit(EventType::kPolicyVerdict, now_ns, flows_.flowId(f), endpoints(f),
                [&](JsonBuilder& b) {
                  b.beginObject("policy")
                      .str("rule", rule)
                      .str("action", actionName(action))
-                     .str("stage", stageName(v.stage))
+                     .str("stage", stageName(stage))
                      .boolean("enforced", enforced)
                      .str("policy", snap.name())
                      .endObject();
@@ -516,58 +561,79 @@ void Worker::onFlowEnd(Flow& f, EndReason reason, uint64_t now_ns) {
     f.streamOf(d).flush(
         ooo_pool_, [&](Bytes data) { deliver(f, d, data, now_ns); }, [&](uint32_t) { gap(f, d); });
   }
-  const SmtpSummary s = smtpSummary(f.app.smtp, smtp_pool_);
-  SessionAttachment* a = attachment(f, false);
-  const SessionAttachment* tls = a != nullptr && a->server_hello ? a : nullptr;
-  if (events_.enabled()) {
-    const uint64_t duration_ns = now_ns > f.created_ns ? now_ns - f.created_ns : 0;
-    char vbuf[8];
-    events_.emit(EventType::kSmtpFlow, now_ns, flows_.flowId(f), endpoints(f), [&](JsonBuilder& b) {
-      b.beginObject("smtp");
-      if (!s.helo.empty()) b.str("helo", s.helo);
-      uint16_t ext_bits[16];
-      size_t n_ext = 0;
-      for (unsigned i = 0; i < 16; ++i)
-        if (s.extensions & (1u << i)) ext_bits[n_ext++] = static_cast<uint16_t>(i);
-      b.strArray("extensions", n_ext,
-                 [&](size_t i) { return extensionName(static_cast<SmtpExtension>(ext_bits[i])); });
-      b.beginObject("starttls")
-          .boolean("offered", s.starttls_offered)
-          .boolean("attempted", s.starttls_attempted)
-          .str("result", starttlsResultName(s.starttls_result))
-          .endObject();
-      uint16_t mech_bits[16];
-      size_t n_mech = 0;
-      for (unsigned i = 1; i < 16; ++i)
-        if (s.auth_mechs & (1u << i)) mech_bits[n_mech++] = static_cast<uint16_t>(i);
-      b.strArray("auth_mechanisms", n_mech,
-                 [&](size_t i) { return authMechName(static_cast<SmtpAuthMech>(mech_bits[i])); });
-      b.str("tls", tlsKindName(s.tls)).num("messages", s.messages);
-      b.endObject();
-      if (tls != nullptr) {
-        b.beginObject("tls")
-            .str("version", tlsVersionName(tls->server_version, vbuf))
-            .num("cipher_suite", tls->cipher_suite)
-            .str("ja3s", std::string_view(tls->ja3s.data(), tls->ja3s.size()))
-            .endObject();
-      }
-      b.beginObject("flow")
-          .num("bytes_toserver", f.bytesOf(FlowDir::kToServer))
-          .num("bytes_toclient", f.bytesOf(FlowDir::kToClient))
-          .num("age", duration_ns / 1000000000u)
-          .num("duration_ms", duration_ns / 1000000u)
-          .boolean("midstream", f.midstream())
-          .str("reason", endReasonName(reason))
-          .endObject();
-    });
-  }
+  if (!(f.app_ref & AppRef::kReported)) reportFlow(f, reason, now_ns);
   smtpRelease(f.app.smtp, smtp_pool_);
-  if (a != nullptr) {
+  if (SessionAttachment* a = attachment(f, false)) {
     client_hellos_.abandon(a->client);
     server_hellos_.abandon(a->server);
     session_pool_.release(AppRef::attachment(f) - 1);
   }
   f.app_ref = 0;
+}
+
+void Worker::reportFlow(Flow& f, EndReason reason, uint64_t now_ns, const RecordVerdict* verdict) {
+  f.app_ref |= AppRef::kReported;
+  if (!events_.enabled()) return;
+  const SmtpSummary s = smtpSummary(f.app.smtp, smtp_pool_);
+  const SessionAttachment* a = attachment(f, false);
+  const SessionAttachment* tls = a != nullptr && a->server_hello ? a : nullptr;
+  RecordVerdict kept{};
+  if (verdict == nullptr && a != nullptr && a->has_verdict) {
+    kept = {a->verdict_slot < pol_->slot_names.size()
+                ? std::string_view(pol_->slot_names[a->verdict_slot])
+                : std::string_view("default"),
+            a->verdict_action, a->verdict_enforced};
+    verdict = &kept;
+  }
+  // First packet to last: the idle time before a timeout is not part of the session.
+  const uint64_t last_ns = f.lastSeenNs();
+  const uint64_t duration_ns = last_ns > f.created_ns ? last_ns - f.created_ns : 0;
+  char vbuf[8];
+  events_.emit(EventType::kSmtpFlow, now_ns, flows_.flowId(f), endpoints(f), [&](JsonBuilder& b) {
+    b.beginObject("smtp");
+    if (!s.helo.empty()) b.str("helo", s.helo);
+    uint16_t ext_bits[16];
+    size_t n_ext = 0;
+    for (unsigned i = 0; i < 16; ++i)
+      if (s.extensions & (1u << i)) ext_bits[n_ext++] = static_cast<uint16_t>(i);
+    b.strArray("extensions", n_ext,
+               [&](size_t i) { return extensionName(static_cast<SmtpExtension>(ext_bits[i])); });
+    b.beginObject("starttls")
+        .boolean("offered", s.starttls_offered)
+        .boolean("attempted", s.starttls_attempted)
+        .str("result", starttlsResultName(s.starttls_result))
+        .endObject();
+    uint16_t mech_bits[16];
+    size_t n_mech = 0;
+    for (unsigned i = 1; i < 16; ++i)
+      if (s.auth_mechs & (1u << i)) mech_bits[n_mech++] = static_cast<uint16_t>(i);
+    b.strArray("auth_mechanisms", n_mech,
+               [&](size_t i) { return authMechName(static_cast<SmtpAuthMech>(mech_bits[i])); });
+    b.str("tls", tlsKindName(s.tls)).num("messages", s.messages);
+    b.endObject();
+    if (tls != nullptr) {
+      b.beginObject("tls")
+          .str("version", tlsVersionName(tls->server_version, vbuf))
+          .num("cipher_suite", tls->cipher_suite)
+          .str("ja3s", std::string_view(tls->ja3s.data(), tls->ja3s.size()))
+          .endObject();
+    }
+    if (verdict != nullptr) {
+      b.beginObject("policy")
+          .str("rule", verdict->rule)
+          .str("action", actionName(verdict->action))
+          .boolean("enforced", verdict->enforced)
+          .endObject();
+    }
+    b.beginObject("flow")
+        .num("bytes_toserver", f.bytesOf(FlowDir::kToServer))
+        .num("bytes_toclient", f.bytesOf(FlowDir::kToClient))
+        .num("age", duration_ns / 1000000000u)
+        .num("duration_ms", duration_ns / 1000000u)
+        .boolean("midstream", f.midstream())
+        .str("reason", endReasonName(reason))
+        .endObject();
+  });
 }
 
 uint8_t* Worker::allocInjected(bool back, size_t room, uint64_t ts_ns, rte_mbuf*& m) {
@@ -620,6 +686,21 @@ void Worker::injectIcmp(Bytes frame, const PacketInfo& info, uint64_t ts_ns) {
   if (queueInjected(*inject_, true, m, buildIcmpProhibited(frame, info, out))) {
     counters_.inc(Counter::kPacketsIcmpInjected);
   }
+}
+
+void Worker::housekeep(uint64_t now_ns, uint32_t max_work) {
+  pol_ = policy_.current();
+  flows_.expire(now_ns, max_work,
+                [this, now_ns](Flow& f, EndReason reason) { onFlowEnd(f, reason, now_ns); });
+  policy_.quiescent(config_.lcore);
+}
+
+void Worker::quiescent() {
+  policy_.quiescent(config_.lcore);
+}
+
+void Worker::goOffline() {
+  policy_.offline(config_.lcore);
 }
 
 void Worker::finish(uint64_t now_ns) {

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "common/placed_array.h"
 #include "flow/flow_table.h"
 #include "flow/tcp_stream.h"
 #include "pipeline/event_emitter.h"
@@ -47,9 +48,17 @@ struct WorkerConfig {
   // A packet carrying a timestamp uses its own time (replay, NIC timestamps), any other the
   // burst's time; generated packets carry the time of the packet that caused them.
   MbufTimestamp timestamp;
+  // false: the policy is evaluated and reported but nothing is dropped, reset or refused
+  // (monitor mode, --policy-mode shadow); verdicts say "enforced":false and count in
+  // policy.would_block, and every flow keeps being parsed.
+  bool enforce = true;
   rte_ring* events = nullptr;          // to the main lcore's writer; full ring = event dropped
   rte_mempool* inject_pool = nullptr;  // mbufs for generated packets; none: nothing injected
   uint8_t lcore = 0;
+  int socket = -1;  // NUMA socket of the worker's lcore, for its event ring; -1: any
+  // Where the flow table and the pools live (default: the heap; the appliance: DPDK memory on
+  // the worker's socket).
+  MemorySource memory{};
 };
 
 class Worker {
@@ -66,6 +75,16 @@ class Worker {
   // order, at the front of pkts and their number returned; dropped packets are freed.
   // Generated packets (TCP RSTs) are written to `inject` (reset first).
   uint16_t processBurst(rte_mbuf** pkts, uint16_t n, uint64_t now_ns, BurstInjections& inject);
+
+  // Between bursts, and on every poll of an idle link: ends up to `max_work` flows whose
+  // timeout passed (their smtp_flow records go out) and reports a quiescent state, so that a
+  // policy swap never waits for traffic. `now_ns` is the worker's clock (live: the TSC).
+  void housekeep(uint64_t now_ns, uint32_t max_work);
+  // Reports a quiescent state only: cheap enough for every poll iteration.
+  void quiescent();
+  // The worker stops reading the policy (its lcore leaves the poll loop): a reload under way
+  // no longer waits for it.
+  void goOffline();
 
   // Ends every flow (end reason "shutdown"), so each gets its smtp_flow event. Replay calls it
   // at end of file, the live modes when stopping.
@@ -117,7 +136,17 @@ class Worker {
   // After the engines saw new session facts (`events`: SessionEvent bits): the session rules.
   void decideSession(Flow& f, uint64_t now_ns);
   void countRule(const Verdict& v);
+  // A verdict's deciding rule (enforced, or left unenforced when enforcement is off), or the
+  // shadow rule it matched on the way.
   void emitVerdict(const Flow& f, const Verdict& v, bool enforced, uint64_t now_ns);
+  void emitShadow(const Flow& f, const Verdict& v, uint64_t now_ns);
+  void emitVerdict(const Flow& f, uint16_t rule_index, Action action, Stage stage, bool enforced,
+                   uint64_t now_ns);
+  // A drop, reject or rate-limit verdict: enforced (the flow is blocked, its record goes out
+  // now) or, when enforcement is off, reported as what would have been done.
+  void block(Flow& f, const Verdict& v, uint64_t now_ns);
+  // Keeps the verdict for the flow's record (the strongest one of the flow).
+  void rememberVerdict(Flow& f, const Verdict& v, bool enforced);
   SessionAttachment* attachment(Flow& f, bool create);
 
   // In-order payload of one direction of a flow, from TCP reassembly.
@@ -126,6 +155,16 @@ class Worker {
   void feedTls(Flow& f, SessionAttachment& a, FlowDir dir, Bytes data, uint64_t now_ns);
 
   void onFlowEnd(Flow& f, EndReason reason, uint64_t now_ns);
+  // The flow's smtp_flow record, once: at its close (FIN both ways, RST), its block, or the end
+  // of its entry, whichever comes first. The entry itself lingers (closing timeout) so late
+  // packets still match it.
+  struct RecordVerdict {
+    std::string_view rule;
+    Action action;
+    bool enforced;
+  };
+  void reportFlow(Flow& f, EndReason reason, uint64_t now_ns,
+                  const RecordVerdict* verdict = nullptr);
   void emitClientHello(const Flow& f, SmtpTlsKind kind, const ClientFingerprints& fp,
                        uint64_t now_ns);
   EventEndpoints endpoints(const Flow& f) const;

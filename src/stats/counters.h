@@ -99,6 +99,7 @@ namespace smtpguard {
   /* policy */                                                                        \
   X(kPolicyBlocked,           "policy.blocked")                                       \
   X(kPolicyRateLimited,       "policy.rate_limited")                                  \
+  X(kPolicyWouldBlock,        "policy.would_block")                                   \
   X(kPolicyReloads,           "policy.reloads")                                       \
   X(kPolicyReloadFailures,    "policy.reload_failures")
 // clang-format on
