@@ -10,6 +10,8 @@ Python's smtplib. One scenario per run:
   flow_records  smtp_flow records on an idle link: a closed session's within a second of its
                 end, an idle one's within its timeout plus a second; durations first to last
                 packet.
+  peer_away     the link under af_packet goes down and up three times during sessions:
+                smtpguard keeps running and the sessions survive the outage.
   monitor       monitor mode on a bridged link under the ISP policy: the blocked port-25
                 session goes through, the verdict says enforced:false, nothing counts as
                 dropped or injected, and the flow is still parsed (HELO, messages).
@@ -346,6 +348,35 @@ def policy_session(lab, tmp, guard_args, mode_name):
               f"{mode_name}: the flow record names the verdict ({pol})")
 
 
+def scenario_peer_away(lab, tmp):
+    """The link under af_packet goes down and comes back three times while sessions run
+    (a peer that goes away and returns): smtpguard keeps forwarding, sessions after each
+    return are intact, and it stops cleanly."""
+    stats = os.path.join(tmp, "stats.json")
+    g = Guard([*lab.eal_args(lcores="0@0,1@1"), "--", "inline", "--inside", "net_af_packet0",
+               "--outside", "net_af_packet1", "--stats", stats, "--no-summary"])
+    check(g.wait_line(" worker", 20) is not None, "started: " + g.stderr().strip())
+    for round_ in range(3):
+        # Traffic in flight, then the server-side link goes away and returns.
+        srv = lab.in_server("/usr/bin/python3", "-c", ECHO_SERVER, lab.SERVER_IP, "25", "2",
+                            stdout=subprocess.PIPE, text=True)
+        time.sleep(0.3)
+        cli = lab.in_client("/usr/bin/python3", "-c", ECHO_CLIENTS, lab.SERVER_IP, "25", "2",
+                            stdout=subprocess.PIPE, text=True)
+        time.sleep(0.05)
+        netns.run("ip", "link", "set", lab.outer_server, "down")
+        time.sleep(0.5)
+        netns.run("ip", "link", "set", lab.outer_server, "up")
+        out, _ = cli.communicate(timeout=90)
+        srv.communicate(timeout=30)
+        check(g.proc.poll() is None, f"round {round_}: smtpguard still running")
+        check(out.strip() == "intact", f"round {round_}: sessions across the outage intact ({out.strip()})")
+    took = g.stop(signal.SIGTERM)
+    check(took is not None and g.proc.returncode == 0, f"clean exit ({g.proc.returncode})")
+    c = json.load(open(stats)) if os.path.exists(stats) else {}
+    check(c.get("flows.created") == 6, f"every session tracked ({c.get('flows.created')})")
+
+
 def scenario_monitor(lab, tmp):
     lab.bridge()
     policy_session(lab, tmp, [*lab.eal_args(lcores="0@0,1@1", ports=("client",)), "--",
@@ -363,6 +394,7 @@ def main():
         print("needs root and iproute2: skipped")
         return 77
     scenarios = {"workers": scenario_workers, "flow_records": scenario_flow_records,
+                 "peer_away": scenario_peer_away,
                  "monitor": scenario_monitor, "shadow": scenario_shadow}
     with netns.Lab("la") as lab, tempfile.TemporaryDirectory() as tmp:
         try:
