@@ -10,6 +10,7 @@
 #include <rte_ring.h>
 #include <rte_ring_elem.h>
 #include <sched.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -144,6 +145,11 @@ bool Runtime::setup(const std::vector<WorkerPlace>& places, std::string& error) 
     rings_.push_back(ring);
     WorkerConfig wc;
     wc.flow_capacity = opts_.flows;
+    // A seed per start that nobody outside can know: crafted colliding tuples then cost no
+    // more than any others.
+    if (getrandom(&wc.hash_seed, sizeof wc.hash_seed, 0) != sizeof wc.hash_seed) {
+      wc.hash_seed ^= rte_rdtsc();
+    }
     if (opts_.timeout_handshake_ns != 0) wc.timeouts.handshake_ns = opts_.timeout_handshake_ns;
     if (opts_.timeout_established_ns != 0) {
       wc.timeouts.established_ns = opts_.timeout_established_ns;

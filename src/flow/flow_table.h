@@ -10,6 +10,7 @@
 // flows are the oldest in their class, so the sweep never scans live flows. No locks: one table
 // per worker lcore.
 
+#include <algorithm>
 #include <array>
 #include <bit>
 #include <cstddef>
@@ -75,6 +76,9 @@ struct FlowTableConfig {
   FlowTimeouts timeouts;
   uint16_t table_id = 0;  // the worker's index: makes flow_id unique across lcores
   uint64_t hash_seed = 0x6a09e667f3bcc908;  // set per run to keep crafted tuples from colliding
+  // Entries picked up mid-stream (no SYN seen) at most; past it the oldest such entry makes
+  // room, so a flood of ACKs for random tuples only ever recycles its own kind. 0: capacity/8.
+  uint32_t midstream_budget = 0;
 };
 
 // Canonical 5-tuple (the protocol is always TCP): lower (address, port) endpoint first.
@@ -269,6 +273,9 @@ class FlowTable {
     for (uint32_t i = 0; i < capacity_; ++i)
       entries_[i].lru_next = i + 1 < capacity_ ? i + 1 : kNil;
     free_head_ = 0;
+    midstream_budget_ = config.midstream_budget != 0 ? config.midstream_budget
+                                                     : std::max<uint32_t>(capacity_ / 8, 1);
+    timeout_ms_[kClassMidstream] = toMs(config.timeouts.established_ns);
     timeout_ms_[kClassHandshake] = toMs(config.timeouts.handshake_ns);
     timeout_ms_[kClassEstablished] = toMs(config.timeouts.established_ns);
     timeout_ms_[kClassHalfClosed] = toMs(config.timeouts.half_closed_ns);
@@ -351,7 +358,8 @@ class FlowTable {
     advanceClock(now_ns);
     uint32_t ended = 0;
     // Shortest timeouts first: their flows are the ones a backlog would delay most.
-    for (uint8_t c : {kClassClosing, kClassHandshake, kClassHalfClosed, kClassEstablished}) {
+    for (uint8_t c : {kClassClosing, kClassHandshake, kClassHalfClosed, kClassMidstream,
+                      kClassEstablished}) {
       while (ended < max_work) {
         const uint32_t idx = lists_[c].head;
         if (idx == kNil || idleMs(entries_[idx]) < timeout_ms_[c]) break;
@@ -404,7 +412,9 @@ class FlowTable {
   static constexpr uint8_t kClassEstablished = 1;
   static constexpr uint8_t kClassHalfClosed = 2;
   static constexpr uint8_t kClassClosing = 3;
-  static constexpr uint8_t kClassCount = 4;
+  // Established but picked up mid-stream: unconfirmed, first to go when the table is full.
+  static constexpr uint8_t kClassMidstream = 4;
+  static constexpr uint8_t kClassCount = 5;
 
   struct Bucket {
     uint32_t hash;
@@ -419,14 +429,17 @@ class FlowTable {
     const uint64_t ms = ns / kNsPerMs;
     return ms > INT32_MAX ? INT32_MAX : static_cast<uint32_t>(ms);
   }
-  static uint8_t classOf(TcpState s) {
-    // By TcpState value, one load instead of a switch on every packet; eight entries so that
-    // the index needs a mask, not a bounds test.
-    static constexpr uint8_t kClassOf[8] = {kClassHandshake,  kClassHandshake, kClassEstablished,
-                                            kClassHalfClosed, kClassClosing,   kClassClosing,
-                                            kClassClosing,    kClassClosing};
+  static uint8_t classOf(const Entry& e) {
+    // By TcpState value and the mid-stream flag, one load instead of a switch on every packet;
+    // sixteen entries so that the index needs a mask, not a bounds test.
+    static constexpr uint8_t kClassOf[16] = {
+        kClassHandshake,  kClassHandshake, kClassEstablished, kClassHalfClosed,
+        kClassClosing,    kClassClosing,   kClassClosing,     kClassClosing,
+        kClassHandshake,  kClassHandshake, kClassMidstream,   kClassHalfClosed,
+        kClassClosing,    kClassClosing,   kClassClosing,     kClassClosing};
     static_assert(static_cast<size_t>(TcpState::kClosed) == 4);
-    return kClassOf[static_cast<size_t>(s) & 7];
+    static_assert(Entry::kMidstream == 1 << 4);
+    return kClassOf[(static_cast<size_t>(e.state) & 7) | ((e.flags & Entry::kMidstream) >> 1)];
   }
   static EndReason closedReason(const Entry& e) {
     if (e.flags & Entry::kRstSeen) return EndReason::kRst;
@@ -466,6 +479,12 @@ class FlowTable {
   [[gnu::noinline]] uint32_t create(bool sender_is_lo, uint32_t hash, const PacketInfo& p,
                                     uint64_t now_ns, IsServerPort&& is_server_port,
                                     OnEnd&& on_end) {
+    // A pick-up without a SYN over its budget takes the place of the oldest such entry.
+    if ((p.tcp_flags & kTcpSyn) == 0 && midstream_ >= midstream_budget_ &&
+        lists_[kClassMidstream].head != kNil) {
+      counters_.inc(Counter::kFlowsMidstreamRecycled);
+      endAt(lists_[kClassMidstream].head, EndReason::kEvicted, on_end);
+    }
     if (free_head_ == kNil) evictOldest(on_end);
     const uint32_t idx = free_head_;
     Entry& e = entries_[idx];
@@ -495,6 +514,7 @@ class FlowTable {
       e.state = TcpState::kEstablished;
       e.flags |= Entry::kMidstream;
       counters_.inc(Counter::kFlowsMidstream);
+      ++midstream_;
     }
     if (sender_is_client == sender_is_lo) e.flags |= Entry::kClientIsLo;
     e.key = sender_is_lo ? FlowKey{p.src, p.dst, p.src_port, p.dst_port}
@@ -512,7 +532,7 @@ class FlowTable {
     uint32_t i = hash & mask_;
     while (buckets_[i].idx != kNil) i = (i + 1) & mask_;
     buckets_[i] = {hash, idx};
-    append(classOf(e.state), idx);
+    append(classOf(e), idx);
     ++size_;
     counters_.inc(Counter::kFlowsCreated);
     counters_.inc(Counter::kFlowsActive);
@@ -524,7 +544,7 @@ class FlowTable {
   // for every packet, and as a call it cost more in saved registers than in work.
   [[gnu::always_inline]] void update(uint32_t idx, FlowDir dir, const PacketInfo& p) {
     Entry& e = entries_[idx];
-    const uint8_t old_class = classOf(e.state);
+    const uint8_t old_class = classOf(e);
     // Most packets are data or bare ACKs of an established flow and change no state: only SYN,
     // FIN and RST, and an ACK during the handshake, can.
     if ((p.tcp_flags & (kTcpSyn | kTcpFin | kTcpRst)) != 0 || old_class == kClassHandshake)
@@ -533,7 +553,7 @@ class FlowTable {
     b = p.payload_len > UINT32_MAX - b ? UINT32_MAX : b + p.payload_len;
 
     e.last_seen_ms = static_cast<uint32_t>(clock_ms_);
-    const uint8_t new_class = classOf(e.state);
+    const uint8_t new_class = classOf(e);
     if (new_class != old_class || lists_[new_class].tail != idx) {
       unlink(old_class, idx);
       append(new_class, idx);
@@ -576,34 +596,33 @@ class FlowTable {
     return s;
   }
 
-  // The flow idle longest across all classes.
+  // Room for a new flow in a full table. Connections that never proved themselves go first:
+  // closing ones, then those picked up mid-stream, then half-open handshakes (a SYN flood
+  // recycles its own entries), then half-closed ones; an established session only when
+  // nothing else is left. Within a class, the one idle longest.
   template <class OnEnd>
   void evictOldest(OnEnd&& on_end) {
-    uint32_t victim = kNil;
-    uint32_t victim_idle = 0;
-    for (uint8_t c : {kClassClosing, kClassHalfClosed, kClassHandshake, kClassEstablished}) {
-      const uint32_t idx = lists_[c].head;
-      if (idx == kNil) continue;
-      const uint32_t idle = idleMs(entries_[idx]);
-      if (victim == kNil || idle > victim_idle) {
-        victim = idx;
-        victim_idle = idle;
+    for (uint8_t c : {kClassClosing, kClassMidstream, kClassHandshake, kClassHalfClosed,
+                      kClassEstablished}) {
+      if (lists_[c].head != kNil) {
+        endAt(lists_[c].head, EndReason::kEvicted, on_end);
+        return;
       }
     }
-    endAt(victim, EndReason::kEvicted, on_end);
   }
 
   template <class OnEnd>
   void endAt(uint32_t idx, EndReason reason, OnEnd&& on_end) {
     Entry& e = entries_[idx];
     on_end(e, reason);
+    if (e.flags & Entry::kMidstream) --midstream_;
     counters_.dec(Counter::kFlowsActive);
     if (reason == EndReason::kTimeout) counters_.inc(Counter::kFlowsTimedOut);
     if (reason == EndReason::kEvicted) counters_.inc(Counter::kFlowsEvicted);
     e.stream[0].release(pool_);
     e.stream[1].release(pool_);
     removeBucket(e.key, idx);
-    unlink(classOf(e.state), idx);
+    unlink(classOf(e), idx);
     e.lru_next = free_head_;
     free_head_ = idx;
     --size_;
@@ -666,6 +685,8 @@ class FlowTable {
   std::array<uint32_t, kClassCount> timeout_ms_{};
   uint32_t free_head_ = kNil;
   uint32_t size_ = 0;
+  uint32_t midstream_ = 0;  // live entries picked up mid-stream
+  uint32_t midstream_budget_ = 0;
   uint64_t clock_ms_ = 0;
   uint32_t next_serial_ = 0;
 };

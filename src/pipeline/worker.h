@@ -45,6 +45,9 @@ struct BurstInjections {
 struct WorkerConfig {
   uint32_t flow_capacity = 65536;
   FlowTimeouts timeouts{};
+  // The flow table's hash seed: random per start in the appliance (Runtime), so the bucket of
+  // a tuple cannot be predicted from outside; fixed by default for tests.
+  uint64_t hash_seed = FlowTableConfig{}.hash_seed;
   // A packet carrying a timestamp uses its own time (replay, NIC timestamps), any other the
   // burst's time; generated packets carry the time of the packet that caused them.
   MbufTimestamp timestamp;

@@ -50,6 +50,7 @@ namespace smtpguard {
   X(kFlowsEvicted,            "flows.evicted")                                        \
   X(kFlowsTimedOut,           "flows.timed_out")                                      \
   X(kFlowsMidstream,          "flows.midstream")                                      \
+  X(kFlowsMidstreamRecycled,  "flows.midstream_recycled")                             \
   X(kFlowsTableFull,          "flows.table_full")                                     \
   X(kTcpRetransmit,           "tcp.retransmit")                                       \
   X(kTcpOutOfOrder,           "tcp.out_of_order")                                     \
