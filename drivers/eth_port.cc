@@ -78,9 +78,11 @@ bool setupPort(const PortRequest& req, const PortCaps& caps, std::string& error)
   }
   rte_eth_conf conf{};
   uint8_t key[kMaxRssKeyLen];
+  rte_eth_dev_info info{};
+  rte_eth_dev_info_get(req.port_id, &info);
+  // Refragmented datagrams leave as chains (a header mbuf and the data it references).
+  conf.txmode.offloads |= info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
   if (queues > 1 && caps.spread == QueueSpread::kRss) {
-    rte_eth_dev_info info{};
-    rte_eth_dev_info_get(req.port_id, &info);
     const size_t key_len = caps.rss_key_len != 0 ? caps.rss_key_len : kDefaultRssKeyLen;
     for (size_t i = 0; i < key_len; ++i) key[i] = kSymmetricRssKeyByte[i % 2];
     conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;

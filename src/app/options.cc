@@ -22,6 +22,10 @@ const char* usage() {
          "  --flows N           flow table capacity per worker (default 65536)\n"
          "  --policy-mode M     enforce (default) or shadow: report verdicts, enforce none\n"
          "                      (monitor mode never enforces)\n"
+         "  --checksums M       verify (live default) or off (replay default: captures taken\n"
+         "                      on a sending host carry offloaded checksums)\n"
+         "  --fragments M       TCP fragments: reassemble (default: inspected whole, then sent\n"
+         "                      on), drop, or pass (uninspected)\n"
          "  --timeout S=SECONDS idle timeout of flows in TCP state S: handshake (30),\n"
          "                      established (300), half_closed (30), closing (10); repeatable\n"
          "  --duration SECONDS  live modes: stop after this long (default: until SIGINT)\n"
@@ -137,6 +141,18 @@ std::optional<Options> parseOptions(int argc, char** argv, std::string& error, b
         return std::nullopt;
       }
       o.enforce = num == "enforce";
+    } else if (a == "--checksums") {
+      if (!value(o.checksums)) return std::nullopt;
+      if (o.checksums != "verify" && o.checksums != "off") {
+        error = "--checksums " + o.checksums + ": expected verify or off";
+        return std::nullopt;
+      }
+    } else if (a == "--fragments") {
+      if (!value(o.fragments)) return std::nullopt;
+      if (o.fragments != "reassemble" && o.fragments != "drop" && o.fragments != "pass") {
+        error = "--fragments " + o.fragments + ": expected reassemble, drop or pass";
+        return std::nullopt;
+      }
     } else if (a == "--timeout") {
       if (!value(num)) return std::nullopt;
       const size_t eq = num.find('=');

@@ -29,6 +29,11 @@ struct Options {
   uint32_t flows = 65536;  // flow table capacity per worker
   // --policy-mode shadow: verdicts reported, not enforced (monitor mode is always so).
   bool enforce = true;
+  // --checksums verify|off; empty: verify live, off in replay (captures taken on a sending
+  // host carry offloaded, wrong checksums: Suricata's -k none, Zeek's -C).
+  std::string checksums;
+  // --fragments reassemble|drop|pass (TCP fragments).
+  std::string fragments = "reassemble";
   // --timeout STATE=SECONDS: idle timeouts per TCP state; 0 keeps the built-in default.
   uint64_t timeout_handshake_ns = 0;
   uint64_t timeout_established_ns = 0;

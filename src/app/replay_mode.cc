@@ -5,6 +5,7 @@
 #include <rte_mbuf_dyn.h>
 #include <rte_mempool.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -25,11 +26,13 @@ constexpr uint16_t kReplayBurst = 32;
 
 void emit(CaptureWriter& writer, Worker& worker, rte_mbuf** pkts, uint16_t n,
           const MbufTimestamp& timestamp, uint64_t fallback_ts) {
+  static uint8_t chained[UINT16_MAX];  // a refragmented datagram's piece: header + data mbufs
   for (uint16_t i = 0; i < n; ++i) {
     const rte_mbuf* m = pkts[i];
     if (writer.isOpen()) {
-      writer.write(timestamp.read(m, fallback_ts),
-                   Bytes(rte_pktmbuf_mtod(m, const uint8_t*), m->data_len));
+      const auto len = static_cast<uint16_t>(std::min<uint32_t>(m->pkt_len, sizeof chained));
+      const auto* data = static_cast<const uint8_t*>(rte_pktmbuf_read(m, 0, len, chained));
+      writer.write(timestamp.read(m, fallback_ts), Bytes(data, len));
     }
   }
   worker.counters().inc(Counter::kPacketsTx, n);

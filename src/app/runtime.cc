@@ -159,6 +159,11 @@ bool Runtime::setup(const std::vector<WorkerPlace>& places, std::string& error) 
     }
     if (opts_.timeout_closing_ns != 0) wc.timeouts.closing_ns = opts_.timeout_closing_ns;
     wc.enforce = opts_.enforce && opts_.mode != Mode::kMonitor;
+    wc.fragments = opts_.fragments == "drop"   ? FragmentMode::kDrop
+                   : opts_.fragments == "pass" ? FragmentMode::kPass
+                                               : FragmentMode::kReassemble;
+    wc.verify_checksums =
+        opts_.checksums.empty() ? opts_.mode != Mode::kReplay : opts_.checksums == "verify";
     // Replay's packets carry their capture time. Live packets run on the TSC clock alone: a
     // NIC's own timestamps are in another clock domain, and flow expiry on an idle link uses
     // the TSC.
@@ -173,6 +178,11 @@ bool Runtime::setup(const std::vector<WorkerPlace>& places, std::string& error) 
     } catch (const std::bad_alloc&) {
       error = "not enough memory for worker " + std::to_string(w) + "'s flow table of " +
               std::to_string(opts_.flows) + " flows (lower --flows)";
+      return false;
+    }
+    if (wc.fragments == FragmentMode::kReassemble && !workers_.back()->reassembles()) {
+      error = "cannot create the IP reassembly table of worker " + std::to_string(w) +
+              " (out of DPDK memory? or --fragments pass)";
       return false;
     }
     const PlacementStats& ps = placement_[w];

@@ -1,11 +1,15 @@
 #include "pipeline/worker.h"
 
+#include <rte_ip.h>
+#include <rte_ip_frag.h>
 #include <rte_mbuf.h>
 #include <rte_mbuf_dyn.h>
 #include <rte_prefetch.h>
 
 #include <algorithm>
+#include <bit>
 
+#include "packet/checksum.h"
 #include "packet/packet_parser.h"
 #include "tls/tls_fingerprint.h"
 
@@ -14,6 +18,8 @@ namespace {
 
 // Far enough ahead that the header line arrives before we need it, near enough to stay in L1.
 constexpr uint16_t kPrefetchAhead = 4;
+// A reassembled datagram (64 KiB of IP at most) with the largest L2 header we parse.
+constexpr size_t kMaxDatagramFrame = 65535 + 64;
 // Flows examined for expiry per burst: bounded work, amortised over traffic.
 constexpr uint32_t kExpiryWorkPerBurst = 32;
 
@@ -94,6 +100,19 @@ std::string_view tlsVersionName(uint16_t v, char (&buf)[8]) {
   return {buf, 6};
 }
 
+// Checksums as the NIC found them where it checked (ol_flags), else computed here.
+bool checksumsGood(uint64_t ol_flags, Bytes frame, const PacketInfo& info) {
+  const uint64_t ip = ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK;
+  const uint64_t l4 = ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK;
+  if (ip == RTE_MBUF_F_RX_IP_CKSUM_BAD || l4 == RTE_MBUF_F_RX_L4_CKSUM_BAD) return false;
+  // GOOD: checked by the NIC; NONE: not in the frame but the data is intact (virtio).
+  const bool ip_ok = ip == RTE_MBUF_F_RX_IP_CKSUM_GOOD || ip == RTE_MBUF_F_RX_IP_CKSUM_NONE ||
+                     ipv4HeaderChecksumOk(frame, info);
+  if (!ip_ok) return false;
+  return l4 == RTE_MBUF_F_RX_L4_CKSUM_GOOD || l4 == RTE_MBUF_F_RX_L4_CKSUM_NONE ||
+         tcpChecksumOk(frame, info);
+}
+
 // The rule's name in the snapshot; "default" when the policy's default decided.
 std::string_view ruleName(const PolicySnapshot& snap, uint16_t index) {
   return index < snap.ruleCount() ? std::string_view(snap.ruleNames()[index]) : "default";
@@ -125,11 +144,31 @@ Worker::Worker(const WorkerConfig& config, PolicyHandle& policy)
       client_hello_(std::make_unique<ClientHelloInfo>()),
       server_hello_(std::make_unique<ServerHelloInfo>()),
       rate_limiter_(config.flow_capacity) {
+  if (config.fragments == FragmentMode::kReassemble) {
+    // Without the table (no DPDK memory: unit tests, tools), fragments pass as before; the
+    // appliance checks reassembles() at start-up.
+    if (makeFragmentTable()) {
+      death_row_ = std::make_unique<rte_ip_frag_death_row>();
+      death_row_->cnt = 0;
+      datagram_ = PlacedArray<uint8_t>(kMaxDatagramFrame, config.memory);
+    }
+  }
   policy_.online(config.lcore);
 }
 
 Worker::~Worker() {
+  if (frag_table_ != nullptr) rte_ip_frag_table_destroy(frag_table_);
   policy_.offline(config_.lcore);
+}
+
+bool Worker::makeFragmentTable() {
+  if (frag_table_ != nullptr) rte_ip_frag_table_destroy(frag_table_);
+  // Buckets of 8 entries (a power of two, as the library wants), at least two per datagram.
+  const uint32_t datagrams = std::max<uint32_t>(config_.fragment_datagrams, 16);
+  const uint32_t buckets = std::bit_ceil((datagrams + 7) / 8);
+  frag_table_ = rte_ip_frag_table_create(buckets, 8, datagrams, config_.fragment_timeout_ns,
+                                         config_.socket < 0 ? SOCKET_ID_ANY : config_.socket);
+  return frag_table_ != nullptr;
 }
 
 EventEndpoints Worker::endpoints(const Flow& f) const {
@@ -222,21 +261,157 @@ inline Worker::PacketVerdict Worker::handlePacket(rte_mbuf* m, uint64_t now_ns) 
   }
   counters_.inc(info.ip_version == 4 ? Counter::kPacketsIpv4 : Counter::kPacketsIpv6);
   if (info.fragment) counters_.inc(Counter::kPacketsFragments);
-  // A non-first fragment has no transport header to classify: forwarded untouched.
-  if (r == ParseResult::kFragment) return PacketVerdict::kForward;
+  // A non-first fragment has no transport header to classify: a TCP one may belong to an SMTP
+  // connection, so it goes to reassembly with the others.
+  if (r == ParseResult::kFragment) {
+    return info.l4_proto == kIpProtoTcp ? handleFragment(m, info, now_ns) : PacketVerdict::kForward;
+  }
   if (info.l4_proto != kIpProtoTcp) {
     counters_.inc(info.l4_proto == kIpProtoUdp ? Counter::kPacketsUdp : Counter::kPacketsOtherL4);
     return PacketVerdict::kForward;
   }
   counters_.inc(Counter::kPacketsTcp);
-  if (pol_->ports.classOf(info.dst_port) == PortClass::kNone &&
-      pol_->ports.classOf(info.src_port) == PortClass::kNone) {
-    return PacketVerdict::kForward;  // the shortest pass-through: not an SMTP port either way
+  const bool smtp_port = pol_->ports.classOf(info.dst_port) != PortClass::kNone ||
+                         pol_->ports.classOf(info.src_port) != PortClass::kNone;
+  if (smtp_port) counters_.inc(Counter::kPacketsSmtpPort);
+  // A first fragment's payload is cut short: the datagram is inspected once reassembled.
+  if (info.fragment) return handleFragment(m, info, now_ns);
+  if (!smtp_port) return PacketVerdict::kForward;  // the shortest pass-through
+  return handleParsed(m->ol_flags, Bytes(frame, m->data_len), info, now_ns);
+}
+
+Worker::PacketVerdict Worker::handleParsed(uint64_t ol_flags, Bytes frame, const PacketInfo& info,
+                                           uint64_t now_ns) {
+  if (config_.verify_checksums && !checksumsGood(ol_flags, frame, info)) {
+    // The receiver discards it: neither the flow table nor the engines may take it as real
+    // (a decoy, or an insertion: Ptacek and Newsham 1998, §3).
+    counters_.inc(Counter::kPacketsBadChecksum);
+    return enforcing() ? PacketVerdict::kDrop : PacketVerdict::kForward;
   }
-  counters_.inc(Counter::kPacketsSmtpPort);
-  // A first fragment's payload is cut short; reassembling IP is not ours to do.
-  if (info.fragment) return PacketVerdict::kForward;
-  return handleSmtpPort(Bytes(frame, m->data_len), info, now_ns);
+  return handleSmtpPort(frame, info, now_ns);
+}
+
+Worker::PacketVerdict Worker::handleFragment(rte_mbuf* m, const PacketInfo& info, uint64_t now_ns) {
+  switch (config_.fragments) {
+    case FragmentMode::kPass:
+      return PacketVerdict::kForward;
+    case FragmentMode::kDrop:
+      counters_.inc(Counter::kIpFragmentsDropped);
+      return PacketVerdict::kDrop;
+    case FragmentMode::kReassemble:
+      break;
+  }
+  if (frag_table_ == nullptr) return PacketVerdict::kForward;  // no table: as kPass
+  uint8_t* l3 = rte_pktmbuf_mtod_offset(m, uint8_t*, info.l3_offset);
+  const uint32_t dead_before = death_row_->cnt;
+  rte_mbuf* r = nullptr;
+  m->l2_len = static_cast<uint8_t>(info.l3_offset & 0x7f);  // at most 22 bytes here
+  if (info.ip_version == 4) {
+    auto* ip = reinterpret_cast<rte_ipv4_hdr*>(l3);
+    m->l3_len = rte_ipv4_hdr_len(ip);
+    r = rte_ipv4_frag_reassemble_packet(frag_table_, death_row_.get(), m, now_ns, ip);
+  } else {
+    auto* ip6 = reinterpret_cast<rte_ipv6_hdr*>(l3);
+    rte_ipv6_fragment_ext* fh = rte_ipv6_frag_get_ipv6_fragment_header(ip6);
+    if (fh == nullptr) {
+      // Extension headers before the fragment header: rte_ip_frag cannot reassemble it, and
+      // a datagram that cannot be inspected does not pass (hosts rarely send these).
+      counters_.inc(Counter::kIpFragmentsDropped);
+      return PacketVerdict::kDrop;
+    }
+    m->l3_len = static_cast<uint16_t>(sizeof(*ip6) + sizeof(*fh));
+    r = rte_ipv6_frag_reassemble_packet(frag_table_, death_row_.get(), m, now_ns, ip6, fh);
+  }
+  // Fragments the library gave up on (overlapping or duplicate pieces, more than
+  // RTE_LIBRTE_IP_FRAG_MAX_FRAG of them, a full table) wait on the death row: dropped.
+  if (death_row_->cnt > dead_before) {
+    counters_.inc(Counter::kIpFragmentsDropped, death_row_->cnt - dead_before);
+  }
+  if (r == nullptr) return PacketVerdict::kHeld;
+  counters_.inc(Counter::kIpReassembled);
+  if (info.ip_version == 4) {
+    // The library zeroes the header checksum and asks the NIC for it: done here instead, so
+    // that any port can send the datagram and the copy below verifies.
+    auto* ip = rte_pktmbuf_mtod_offset(r, rte_ipv4_hdr*, r->l2_len);
+    ip->hdr_checksum = 0;
+    ip->hdr_checksum = rte_ipv4_cksum(ip);
+    r->ol_flags &= ~(RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_IPV4);
+  }
+  const auto* data = static_cast<const uint8_t*>(
+      r->pkt_len <= datagram_.size() ? rte_pktmbuf_read(r, 0, r->pkt_len, datagram_.get())
+                                     : nullptr);
+  PacketInfo whole;
+  if (data == nullptr || parsePacket(Bytes(data, r->pkt_len), whole) != ParseResult::kOk ||
+      whole.fragment || whole.l4_proto != kIpProtoTcp) {
+    counters_.inc(Counter::kIpFragmentsDropped);
+    rte_pktmbuf_free(r);
+    return PacketVerdict::kHeld;
+  }
+  const bool smtp_port = pol_->ports.classOf(whole.dst_port) != PortClass::kNone ||
+                         pol_->ports.classOf(whole.src_port) != PortClass::kNone;
+  // No NIC verdict applies to a reassembled datagram: its checksums are checked in software.
+  const PacketVerdict v =
+      smtp_port ? handleParsed(0, Bytes(data, r->pkt_len), whole, now_ns) : PacketVerdict::kForward;
+  if (v == PacketVerdict::kForward) {
+    sendReassembled(r, whole, config_.timestamp.read(m, now_ns));
+  } else {
+    rte_pktmbuf_free(r);
+    counters_.inc(Counter::kPacketsDropped);
+  }
+  return PacketVerdict::kHeld;
+}
+
+void Worker::sendReassembled(rte_mbuf* r, const PacketInfo& info, uint64_t ts_ns) {
+  constexpr uint16_t kMaxOut = 64;
+  const uint16_t l2 = info.l3_offset;
+  auto queue = [&](rte_mbuf* out) {
+    if (inject_->n_onward >= 2 * kMaxBurst) {
+      counters_.inc(Counter::kPacketsTxFailed);
+      rte_pktmbuf_free(out);
+      return;
+    }
+    config_.timestamp.write(out, ts_ns);
+    inject_->onward[inject_->n_onward++] = out;
+  };
+  // Whole, when it fits the link: the receiver gets exactly the bytes inspected.
+  if (r->pkt_len - l2 <= config_.fragment_mtu && rte_pktmbuf_linearize(r) == 0) {
+    queue(r);
+    return;
+  }
+  uint8_t l2_header[32];
+  if (l2 > sizeof l2_header || config_.inject_pool == nullptr) {
+    counters_.inc(Counter::kPacketsTxFailed);
+    rte_pktmbuf_free(r);
+    return;
+  }
+  rte_memcpy(l2_header, rte_pktmbuf_mtod(r, const uint8_t*), l2);
+  rte_pktmbuf_adj(r, l2);
+  rte_mbuf* out[kMaxOut];
+  const int32_t n = info.ip_version == 4
+                        ? rte_ipv4_fragment_packet(r, out, kMaxOut, config_.fragment_mtu,
+                                                   config_.inject_pool, config_.inject_pool)
+                        : rte_ipv6_fragment_packet(r, out, kMaxOut, config_.fragment_mtu,
+                                                   config_.inject_pool, config_.inject_pool);
+  rte_pktmbuf_free(r);  // the fragments hold references to its data
+  if (n <= 0) {
+    counters_.inc(Counter::kPacketsTxFailed);
+    return;
+  }
+  for (int32_t i = 0; i < n; ++i) {
+    auto* head = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(out[i], l2));
+    if (head == nullptr) {
+      counters_.inc(Counter::kPacketsTxFailed);
+      rte_pktmbuf_free(out[i]);
+      continue;
+    }
+    rte_memcpy(head, l2_header, l2);
+    if (info.ip_version == 4) {
+      auto* ip = reinterpret_cast<rte_ipv4_hdr*>(head + l2);
+      ip->hdr_checksum = 0;
+      ip->hdr_checksum = rte_ipv4_cksum(ip);
+    }
+    queue(out[i]);
+  }
 }
 
 Worker::PacketVerdict Worker::handleSmtpPort(Bytes frame, const PacketInfo& info, uint64_t now_ns) {
@@ -691,6 +866,8 @@ void Worker::injectIcmp(Bytes frame, const PacketInfo& info, uint64_t ts_ns) {
 
 void Worker::housekeep(uint64_t now_ns, uint32_t max_work) {
   pol_ = policy_.current();
+  if (death_row_ != nullptr && death_row_->cnt != 0)
+    rte_ip_frag_free_death_row(death_row_.get(), 3);
   flows_.expire(now_ns, max_work,
                 [this, now_ns](Flow& f, EndReason reason) { onFlowEnd(f, reason, now_ns); });
   policy_.quiescent(config_.lcore);
@@ -706,6 +883,9 @@ void Worker::goOffline() {
 
 void Worker::finish(uint64_t now_ns) {
   pol_ = policy_.current();
+  // Datagrams still incomplete are dropped: their fragments go back to their pool now, while it
+  // still exists.
+  if (frag_table_ != nullptr) makeFragmentTable();
   flows_.drain([this, now_ns](Flow& f, EndReason reason) { onFlowEnd(f, reason, now_ns); });
 }
 
@@ -734,10 +914,16 @@ uint16_t Worker::processBurst(rte_mbuf** pkts, uint16_t n, uint64_t now_ns,
   // Sort the burst into verdict arrays, prefetching kPrefetchAhead packets ahead; forwarded
   // packets are compacted in place (n_fwd <= i always), dropped ones freed in one call.
   auto sortOne = [&](rte_mbuf* m) {
-    if (handlePacket(m, config_.timestamp.read(m, now_ns)) == PacketVerdict::kForward) {
-      pkts[n_fwd++] = m;
-    } else {
-      drop[n_drop++] = m;
+    switch (handlePacket(m, config_.timestamp.read(m, now_ns))) {
+      case PacketVerdict::kForward:
+        pkts[n_fwd++] = m;
+        break;
+      case PacketVerdict::kDrop:
+        drop[n_drop++] = m;
+        break;
+      case PacketVerdict::kHeld:  // a fragment under reassembly
+        counters_.inc(Counter::kIpFragmentsHeld);
+        break;
     }
   };
   uint16_t i = 0;
@@ -752,6 +938,8 @@ uint16_t Worker::processBurst(rte_mbuf** pkts, uint16_t n, uint64_t now_ns,
     rte_pktmbuf_free_bulk(drop, n_drop);
     counters_.inc(Counter::kPacketsDropped, n_drop);
   }
+  if (death_row_ != nullptr && death_row_->cnt != 0)
+    rte_ip_frag_free_death_row(death_row_.get(), 3);
   policy_.quiescent(config_.lcore);
   return n_fwd;
 }

@@ -26,6 +26,8 @@
 struct rte_mbuf;
 struct rte_mempool;
 struct rte_ring;
+struct rte_ip_frag_tbl;
+struct rte_ip_frag_death_row;
 
 namespace smtpguard {
 
@@ -42,6 +44,13 @@ struct BurstInjections {
   uint16_t n_onward = 0;
 };
 
+// IP fragments of TCP traffic (non-first fragments carry no ports, so every TCP fragment).
+enum class FragmentMode : uint8_t {
+  kReassemble,  // rte_ip_frag: the datagram is inspected whole, then sent on (refragmented)
+  kDrop,        // dropped and counted
+  kPass,        // forwarded uninspected, as before (counted in packets.fragments)
+};
+
 struct WorkerConfig {
   uint32_t flow_capacity = 65536;
   FlowTimeouts timeouts{};
@@ -55,7 +64,15 @@ struct WorkerConfig {
   // (monitor mode, --policy-mode shadow); verdicts say "enforced":false and count in
   // policy.would_block, and every flow keeps being parsed.
   bool enforce = true;
-  rte_ring* events = nullptr;          // to the main lcore's writer; full ring = event dropped
+  // IPv4 header and TCP checksums of SMTP-port packets (the NIC's verdict in ol_flags where it
+  // checked, else software): a bad one never feeds the flow table or the engines, and is
+  // dropped under an enforcing policy. Off: captures taken on a sending host with offload.
+  bool verify_checksums = true;
+  FragmentMode fragments = FragmentMode::kReassemble;
+  uint32_t fragment_datagrams = 4096;            // datagrams under reassembly at once (per worker)
+  uint64_t fragment_timeout_ns = 2'000'000'000;  // a datagram not complete by then is dropped
+  uint16_t fragment_mtu = 1500;  // a reassembled datagram larger than this leaves refragmented
+  rte_ring* events = nullptr;    // to the main lcore's writer; full ring = event dropped
   rte_mempool* inject_pool = nullptr;  // mbufs for generated packets; none: nothing injected
   uint8_t lcore = 0;
   int socket = -1;  // NUMA socket of the worker's lcore, for its event ring; -1: any
@@ -93,11 +110,15 @@ class Worker {
   // at end of file, the live modes when stopping.
   void finish(uint64_t now_ns);
 
+  // Whether IP fragments are reassembled (FragmentMode::kReassemble and its table was made).
+  bool reassembles() const { return frag_table_ != nullptr; }
+
   CounterBlock& counters() { return counters_; }
   const CounterBlock& counters() const { return counters_; }
 
  private:
-  enum class PacketVerdict : uint8_t { kForward, kDrop };
+  // kHeld: the worker kept the mbuf (a fragment under reassembly, or one it sent on itself).
+  enum class PacketVerdict : uint8_t { kForward, kDrop, kHeld };
   // What a session verdict asks of the packet being processed.
   enum class SessionBlock : uint8_t { kNone, kDrop, kReject };
 
@@ -132,7 +153,22 @@ class Worker {
   };
 
   PacketVerdict handlePacket(rte_mbuf* m, uint64_t now_ns);
+  // After parsing: classification, checksums and the SMTP path of a contiguous frame.
+  PacketVerdict handleParsed(uint64_t ol_flags, Bytes frame, const PacketInfo& info,
+                             uint64_t now_ns);
+  // A TCP fragment: reassembly (kHeld until the datagram is complete; then inspected whole and
+  // sent on by the worker itself), or per config_.fragments.
+  PacketVerdict handleFragment(rte_mbuf* m, const PacketInfo& info, uint64_t now_ns);
+  // Sends a reassembled datagram on toward its receiver: whole when it fits fragment_mtu,
+  // refragmented otherwise; frees it when nothing could be built.
+  void sendReassembled(rte_mbuf* r, const PacketInfo& info, uint64_t ts_ns);
+  bool makeFragmentTable();
   PacketVerdict handleSmtpPort(Bytes frame, const PacketInfo& info, uint64_t now_ns);
+  // Whether a drop or reject of the running policy is carried out (a policy is loaded and
+  // enforcement is on): then what cannot be inspected is dropped rather than let through.
+  bool enforcing() const {
+    return config_.enforce && pol_->snapshot != nullptr && !pol_->snapshot->shadowMode();
+  }
   // At the first packet of a connection: the connection rules.
   PacketVerdict decideConnection(Flow& f, FlowDir dir, Bytes frame, const PacketInfo& info,
                                  uint64_t now_ns);
@@ -200,6 +236,11 @@ class Worker {
   std::unique_ptr<ServerHelloInfo> server_hello_;
   BurstInjections* inject_ = nullptr;  // the burst being processed
   RateLimiter rate_limiter_;
+  // Fragment reassembly (null when fragments are not reassembled), its death row (mbufs to free
+  // after the burst) and a contiguous copy of the datagram being inspected.
+  rte_ip_frag_tbl* frag_table_ = nullptr;
+  std::unique_ptr<rte_ip_frag_death_row> death_row_;
+  PlacedArray<uint8_t> datagram_;
   // What a session verdict asked of the packet being processed (read after its segment).
   SessionBlock session_block_ = SessionBlock::kNone;
 };

@@ -35,6 +35,10 @@ namespace smtpguard {
   X(kPacketsSmtpPort,         "packets.smtp_port")                                    \
   X(kPacketsRstInjected,      "packets.rst_injected")                                 \
   X(kPacketsIcmpInjected,     "packets.icmp_injected")                                \
+  X(kPacketsBadChecksum,      "packets.bad_checksum")                                 \
+  X(kIpFragmentsHeld,         "ip.fragments_held")                                    \
+  X(kIpFragmentsDropped,      "ip.fragments_dropped")                                 \
+  X(kIpReassembled,           "ip.reassembled")                                       \
   /* why a packet was malformed: one of these per packets.malformed */               \
   X(kMalformedEthernet,       "packets.malformed.ethernet")                           \
   X(kMalformedVlan,           "packets.malformed.vlan")                               \

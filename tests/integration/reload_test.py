@@ -37,7 +37,12 @@ with tempfile.TemporaryDirectory() as tmp:
     p = subprocess.Popen([BINARY, "replay", SAMPLE, "--loop", str(LOOPS), "--policy", policy,
                           "--stats", stats, "--events", events, "--no-summary"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(0.3)  # past EAL start-up, into the replay
+    # Past start-up (EAL, tables: slower on a loaded machine), into the replay: the first
+    # events are out.
+    for _ in range(400):
+        if os.path.exists(events) and os.path.getsize(events) > 0:
+            break
+        time.sleep(0.05)
     sent = 0
     for i in range(100):
         if p.poll() is not None:
