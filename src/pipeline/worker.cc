@@ -129,7 +129,8 @@ Worker::Worker(const WorkerConfig& config, PolicyHandle& policy)
       // buffers only while one is split.
       ooo_pool_(std::clamp<uint32_t>(config.flow_capacity / 8, 64, 65534), config.memory),
       smtp_pool_(std::max<uint32_t>(config.flow_capacity / 4, 256), config.memory),
-      session_pool_(std::max<uint32_t>(config.flow_capacity / 2, 256), config.memory),
+      // One per flow: a flow the policy looks into never goes uninspected for want of one.
+      session_pool_(std::max<uint32_t>(config.flow_capacity, 256), config.memory),
       client_hello_pool_(std::clamp<uint32_t>(config.flow_capacity / 64, 16, 1024), config.memory),
       server_hello_pool_(std::clamp<uint32_t>(config.flow_capacity / 64, 16, 1024), config.memory),
       flows_(FlowTableConfig{.capacity = config.flow_capacity,
@@ -432,6 +433,17 @@ Worker::PacketVerdict Worker::handleSmtpPort(Bytes frame, const PacketInfo& info
   if (!(f.app_ref & AppRef::kDecided)) {
     f.app_ref |= AppRef::kDecided;
     if (decideConnection(f, dir, frame, info, now_ns) == PacketVerdict::kDrop) {
+      return PacketVerdict::kDrop;
+    }
+    // Resource exhaustion fails closed for enforcement: with no line state left for a new
+    // session, it is refused (its client reset, as a busy server would) rather than let
+    // through uninspected; sessions under way keep theirs.
+    if (enforcing() && found.created && smtp_pool_.inUse() == smtp_pool_.capacity()) {
+      counters_.inc(Counter::kFlowsRefusedNoState);
+      f.app_ref |= AppRef::kBlocked | AppRef::kReject;
+      injectReset(frame, info,
+                  dir == FlowDir::kToServer ? ResetTarget::kSender : ResetTarget::kReceiver,
+                  now_ns);
       return PacketVerdict::kDrop;
     }
   }

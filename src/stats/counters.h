@@ -55,6 +55,7 @@ namespace smtpguard {
   X(kFlowsTimedOut,           "flows.timed_out")                                      \
   X(kFlowsMidstream,          "flows.midstream")                                      \
   X(kFlowsMidstreamRecycled,  "flows.midstream_recycled")                             \
+  X(kFlowsRefusedNoState,     "flows.refused_no_state")                               \
   X(kFlowsTableFull,          "flows.table_full")                                     \
   X(kTcpRetransmit,           "tcp.retransmit")                                       \
   X(kTcpOutOfOrder,           "tcp.out_of_order")                                     \
