@@ -111,6 +111,12 @@ int runReplay(const Options& opts) {
         ++oversize;
         worker.counters().inc(Counter::kPacketsRx);
         worker.counters().inc(Counter::kPacketsOversize);
+        if (worker.dropsUninspectable(frame.data)) {
+          // To an SMTP port under an enforcing policy: what cannot be inspected does not pass.
+          worker.counters().inc(Counter::kPacketsUninspectableDropped);
+          worker.counters().inc(Counter::kPacketsDropped);
+          continue;
+        }
         worker.counters().inc(Counter::kPacketsTx);
         if (writer.isOpen()) writer.write(ts, frame.data);
         continue;

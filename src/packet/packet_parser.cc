@@ -215,6 +215,56 @@ ParseResult parsePacket(Bytes frame, PacketInfo& out) {
   return ParseResult::kNonIp;
 }
 
+bool findTcpPorts(Bytes frame, uint16_t& src_port, uint16_t& dst_port) {
+  // Wider limits than parsePacket's, but still bounded: this runs only on frames it rejected.
+  constexpr int kMaxTags = 16;
+  constexpr int kMaxExtHeaders = 64;
+  const uint8_t* p = frame.data();
+  const size_t size = frame.size() < kMaxFrameLen ? frame.size() : kMaxFrameLen;
+  if (size < kEthernetHeaderLen) return false;
+  uint16_t type = loadBe16(p + 12);
+  size_t pos = kEthernetHeaderLen;
+  for (int tags = 0; isVlanTpid(type); ++tags) {
+    if (tags == kMaxTags || size - pos < kVlanTagLen) return false;
+    type = loadBe16(p + pos + 2);
+    pos += kVlanTagLen;
+  }
+  uint8_t proto = 0;
+  if (type == kEtherTypeIpv4) {
+    if (size - pos < kIpv4MinHeaderLen) return false;
+    const size_t ihl = static_cast<size_t>(p[pos] & 0x0f) * 4;
+    if (ihl < kIpv4MinHeaderLen || size - pos < ihl) return false;
+    if ((loadBe16(p + pos + 6) & kIpv4FragOffsetMask) != 0) return false;  // no L4 header
+    proto = p[pos + 9];
+    pos += ihl;
+  } else if (type == kEtherTypeIpv6) {
+    if (size - pos < kIpv6HeaderLen) return false;
+    proto = p[pos + 6];
+    pos += kIpv6HeaderLen;
+    for (int n = 0; proto == kIpProtoHopByHop || proto == kIpProtoRouting ||
+                    proto == kIpProtoDestOpts || proto == kIpProtoFragment || proto == kIpProtoAh;
+         ++n) {
+      if (n == kMaxExtHeaders || size - pos < 8) return false;
+      size_t hlen = (static_cast<size_t>(p[pos + 1]) + 1) * 8;
+      if (proto == kIpProtoFragment) {
+        if ((loadBe16(p + pos + 2) >> 3) != 0) return false;  // a later fragment
+        hlen = kIpv6FragmentHeaderLen;
+      } else if (proto == kIpProtoAh) {
+        hlen = (static_cast<size_t>(p[pos + 1]) + 2) * 4;
+      }
+      if (size - pos < hlen) return false;
+      proto = p[pos];
+      pos += hlen;
+    }
+  } else {
+    return false;
+  }
+  if (proto != kIpProtoTcp || size - pos < 4) return false;
+  src_port = loadBe16(p + pos);
+  dst_port = loadBe16(p + pos + 2);
+  return true;
+}
+
 void formatIp(const IpAddr& a, char* out, size_t out_len) {
   if (out == nullptr || out_len == 0) return;
   char buf[48];  // the longest text is 39 characters

@@ -89,6 +89,12 @@ struct PacketInfo {
 
 ParseResult parsePacket(Bytes frame, PacketInfo& out);
 
+// For a frame parsePacket rejected (or could not see whole): the TCP ports behind any number
+// of VLAN tags (up to 16), IPv4 options or IPv6 extension headers (up to 64), ignoring what
+// follows them (TCP options, lengths past the bytes). False when no TCP header start is
+// there. Lets the fast path tell whether a frame it cannot inspect belongs to an SMTP port.
+bool findTcpPorts(Bytes frame, uint16_t& src_port, uint16_t& dst_port);
+
 // A few words for logs and docs: "ipv4 header: IHL < 5".
 const char* parseResultText(ParseResult r);
 

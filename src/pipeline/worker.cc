@@ -242,18 +242,21 @@ void Worker::SessionEvents::onMailFrom(std::string_view domain) {
 
 inline Worker::PacketVerdict Worker::handlePacket(rte_mbuf* m, uint64_t now_ns) {
   if (!rte_pktmbuf_is_contiguous(m) && rte_pktmbuf_linearize(m) != 0) {
-    // Chained mbufs too long for one segment: headers cannot be read in place. Fail open.
+    // Chained mbufs too long for one segment (a jumbo frame): not inspected. Fail open,
+    // except for an SMTP port under an enforcing policy.
     counters_.inc(Counter::kPacketsNonlinear);
-    return PacketVerdict::kForward;
+    return uninspectable(Bytes(rte_pktmbuf_mtod(m, const uint8_t*), m->data_len));
   }
   const uint8_t* frame = rte_pktmbuf_mtod(m, const uint8_t*);
   PacketInfo info;
   ParseResult r = parsePacket(Bytes(frame, m->data_len), info);
   if (isMalformed(r)) {
-    // Fail open: counted by reason only (not as vlan/ipv4/tcp), forwarded untouched.
+    // Fail open: counted by reason only (not as vlan/ipv4/tcp), forwarded untouched, unless
+    // it is bound for an SMTP port under an enforcing policy (three VLAN tags, nine IPv6
+    // extension headers and a TCP option of length 0 must not carry an AUTH past us).
     counters_.inc(Counter::kPacketsMalformed);
     counters_.inc(malformedCounter(r));
-    return PacketVerdict::kForward;
+    return uninspectable(Bytes(frame, m->data_len));
   }
   if (info.vlan_count != 0) counters_.inc(Counter::kPacketsVlan);
   if (r == ParseResult::kNonIp) {
@@ -279,6 +282,20 @@ inline Worker::PacketVerdict Worker::handlePacket(rte_mbuf* m, uint64_t now_ns) 
   if (info.fragment) return handleFragment(m, info, now_ns);
   if (!smtp_port) return PacketVerdict::kForward;  // the shortest pass-through
   return handleParsed(m->ol_flags, Bytes(frame, m->data_len), info, now_ns);
+}
+
+Worker::PacketVerdict Worker::uninspectable(Bytes frame) {
+  if (!dropsUninspectable(frame)) return PacketVerdict::kForward;
+  counters_.inc(Counter::kPacketsUninspectableDropped);
+  return PacketVerdict::kDrop;
+}
+
+bool Worker::dropsUninspectable(Bytes frame) {
+  pol_ = policy_.current();
+  if (!enforcing()) return false;
+  uint16_t sport = 0, dport = 0;
+  return findTcpPorts(frame, sport, dport) && (pol_->ports.classOf(dport) != PortClass::kNone ||
+                                               pol_->ports.classOf(sport) != PortClass::kNone);
 }
 
 Worker::PacketVerdict Worker::handleParsed(uint64_t ol_flags, Bytes frame, const PacketInfo& info,

@@ -110,6 +110,10 @@ class Worker {
   // at end of file, the live modes when stopping.
   void finish(uint64_t now_ns);
 
+  // Whether a frame the worker cannot inspect (replay: larger than any mbuf) must be dropped:
+  // it is bound for an SMTP port under an enforcing policy. Counts nothing.
+  bool dropsUninspectable(Bytes frame);
+
   // Whether IP fragments are reassembled (FragmentMode::kReassemble and its table was made).
   bool reassembles() const { return frag_table_ != nullptr; }
 
@@ -153,6 +157,9 @@ class Worker {
   };
 
   PacketVerdict handlePacket(rte_mbuf* m, uint64_t now_ns);
+  // A frame that cannot be parsed or read whole: forwarded, or dropped and counted when
+  // dropsUninspectable().
+  PacketVerdict uninspectable(Bytes frame);
   // After parsing: classification, checksums and the SMTP path of a contiguous frame.
   PacketVerdict handleParsed(uint64_t ol_flags, Bytes frame, const PacketInfo& info,
                              uint64_t now_ns);

@@ -36,6 +36,7 @@ namespace smtpguard {
   X(kPacketsRstInjected,      "packets.rst_injected")                                 \
   X(kPacketsIcmpInjected,     "packets.icmp_injected")                                \
   X(kPacketsBadChecksum,      "packets.bad_checksum")                                 \
+  X(kPacketsUninspectableDropped, "packets.uninspectable_dropped")                    \
   X(kIpFragmentsHeld,         "ip.fragments_held")                                    \
   X(kIpFragmentsDropped,      "ip.fragments_dropped")                                 \
   X(kIpReassembled,           "ip.reassembled")                                       \

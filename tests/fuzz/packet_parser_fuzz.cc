@@ -35,6 +35,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   if (r == ParseResult::kFragment) require(info.fragment && info.l4_offset == 0);
   if (r == ParseResult::kNonIp) require(info.ip_version == 0);
+  // The lenient port finder runs on the frames parsePacket rejects: it must agree with
+  // parsePacket wherever that one found a TCP header, and never read past the bytes.
+  uint16_t sport = 0, dport = 0;
+  const bool found = findTcpPorts(Bytes(data, size), sport, dport);
+  if (r == ParseResult::kOk && info.l4_proto == kIpProtoTcp) {
+    require(found && sport == info.src_port && dport == info.dst_port);
+  }
   // formatIp is control plane, but it sees the same bytes; it must not overrun either.
   char buf[46];
   formatIp(info.src, buf, sizeof(buf));
