@@ -140,6 +140,9 @@ ParseResult parseIpv6(const uint8_t* p, size_t l3, size_t size, PacketInfo& out)
   out.ttl = ip[7];
   out.src = IpAddr::fromV6(ip + 8);
   out.dst = IpAddr::fromV6(ip + 24);
+  // Addresses are held v4-mapped for IPv4: an IPv6 packet carrying one would be taken for
+  // the IPv4 connection's (a decoy merged into its stream).
+  if (out.src.isV4() || out.dst.isV4()) return ParseResult::kMalformedIpv6Mapped;
   out.l3_len = u16(kIpv6HeaderLen + plen);
 
   size_t end = l3 + kIpv6HeaderLen + plen;
@@ -341,6 +344,8 @@ const char* parseResultText(ParseResult r) {
       return "ipv6 header: short, version != 6, or bad payload length";
     case ParseResult::kMalformedIpv6ExtHeader:
       return "ipv6 extension header: chain runs off the end or too long";
+    case ParseResult::kMalformedIpv6Mapped:
+      return "ipv6 header: IPv4-mapped address";
     case ParseResult::kMalformedTcpHeader:
       return "tcp header: short, or data offset < 5 or past the payload";
     case ParseResult::kMalformedTcpOptions:

@@ -52,6 +52,8 @@ enum class ParseResult : uint8_t {
   kMalformedIpv4Length, // total length < IHL or past the captured bytes
   kMalformedIpv6Header, // short header, version != 6, payload length past the bytes
   kMalformedIpv6ExtHeader,  // an extension header chain running off the end
+  kMalformedIpv6Mapped, // an IPv4-mapped source or destination (RFC 4291 §2.5.5.2: never on
+                        // the wire); it would share the flow key of the IPv4 connection
   kMalformedTcpHeader,  // short header, data offset < 5 or past the IP payload
   kMalformedTcpOptions, // an option whose length is 0/1 or runs past the header
 };

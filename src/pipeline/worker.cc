@@ -37,6 +37,8 @@ Counter malformedCounter(ParseResult r) {
       return Counter::kMalformedIpv6Header;
     case ParseResult::kMalformedIpv6ExtHeader:
       return Counter::kMalformedIpv6ExtHeader;
+    case ParseResult::kMalformedIpv6Mapped:
+      return Counter::kMalformedIpv6Mapped;
     case ParseResult::kMalformedTcpHeader:
       return Counter::kMalformedTcpHeader;
     case ParseResult::kMalformedTcpOptions:

@@ -47,6 +47,7 @@ namespace smtpguard {
   X(kMalformedIpv4Length,     "packets.malformed.ipv4_length")                        \
   X(kMalformedIpv6Header,     "packets.malformed.ipv6_header")                        \
   X(kMalformedIpv6ExtHeader,  "packets.malformed.ipv6_ext_header")                    \
+  X(kMalformedIpv6Mapped,     "packets.malformed.ipv6_mapped_address")                \
   X(kMalformedTcpHeader,      "packets.malformed.tcp_header")                         \
   X(kMalformedTcpOptions,     "packets.malformed.tcp_options")                        \
   /* flows and TCP */                                                                 \

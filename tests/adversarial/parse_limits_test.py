@@ -4,7 +4,8 @@ policy, and still pass (fail-open) without one. The AUTH PLAIN segment of a sess
 sent as: three VLAN tags; a TCP option of length 0; nine IPv6 extension headers; a frame
 larger than any mbuf (a GRO-sized capture). With the enterprise policy (inside widened) each
 is dropped (packets.uninspectable_dropped) and no credential leaves; without a policy each is
-forwarded as before.
+forwarded as before. And an IPv6 decoy from IPv4-mapped addresses is not merged into the IPv4
+connection's stream.
 
 usage: parse_limits_test.py SMTPGUARD SOURCE_ROOT
 """
@@ -62,6 +63,18 @@ def main():
             cnt, out = ft.replay(tmp, kind + "-open", pk + [frame], policy=False)
             ft.check(cnt["packets.uninspectable_dropped"] == 0 and cnt["packets.tx"] == cnt["packets.rx"],
                      f"{kind}: without a policy, forwarded as before")
+        # An IPv6 decoy from ::ffff:<client> to ::ffff:<server> with the AUTH's sequence
+        # numbers, then the real AUTH over IPv4: the decoy is not merged into the IPv4 flow.
+        pk, co, so, L3, c, s = ft.session(False, "mapped")
+        line = ft.auth_line("mapped")
+        decoy = ft.E / ft.IPv6(src="::ffff:" + c, dst="::ffff:" + s) / TCP(
+            sport=40000, dport=587, flags="PA", seq=co, ack=so) / (b"NOOP " + b"x" * (len(line) - 7) + b"\r\n")
+        real = ft.E / L3(src=c, dst=s) / TCP(sport=40000, dport=587, flags="PA", seq=co, ack=so) / line
+        cnt, out = ft.replay(tmp, "mapped", pk + [decoy, real])
+        ft.check(cnt["packets.malformed.ipv6_mapped_address"] == 1, "mapped: the decoy is malformed")
+        ft.check(cnt["smtp.auth.plaintext"] == 1 and cnt["policy.blocked"] == 1,
+                 "mapped: the AUTH behind it seen and blocked")
+        ft.check(not ft.leaked(out, "mapped"), "mapped: no credential leaves")
     print(f"{len(ft.failures)} failures")
     return 1 if ft.failures else 0
 

@@ -89,6 +89,7 @@ MALFORMED_REASONS = (
     "ipv4_length",
     "ipv6_header",
     "ipv6_ext_header",
+    "ipv6_mapped_address",
     "tcp_header",
     "tcp_options",
 )
