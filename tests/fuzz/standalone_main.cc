@@ -1,6 +1,7 @@
 // Runs a libFuzzer target without libFuzzer: every seed file, then N deterministic mutations
 // of the seeds (bit flips, truncations, byte insertions, length-field smashing). Used by the
 // ordinary test suite so every fuzz target runs on every build, sanitizers included.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -69,8 +70,13 @@ int main(int argc, char** argv) {
     }
     std::filesystem::path p(argv[i]);
     if (std::filesystem::is_directory(p)) {
+      // In name order: directory order differs between file systems, and the mutations of
+      // seed k are only the same on every machine if seed k is.
+      std::vector<std::filesystem::path> files;
       for (const auto& e : std::filesystem::directory_iterator(p))
-        if (e.is_regular_file()) seeds.push_back(readFile(e.path()));
+        if (e.is_regular_file()) files.push_back(e.path());
+      std::sort(files.begin(), files.end());
+      for (const auto& f : files) seeds.push_back(readFile(f));
     } else {
       seeds.push_back(readFile(p));
     }

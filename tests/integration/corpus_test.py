@@ -35,16 +35,31 @@ def secrets_in(path):
     return found
 
 
+def corpus_missing(corpus):
+    """The exit status when the ground truth is absent, or None when it is there. Under CI (the
+    CI variable set and non-empty) a missing corpus is a failure: a run without ground truth
+    must not go green. On a developer's machine it is a skip, with the reason printed."""
+    if os.path.isfile(os.path.join(corpus, "expected.json")):
+        return None
+    if os.environ.get("CI"):
+        print(f"FAIL corpus not found at {corpus} (no expected.json): CI is set, so the ground "
+              "truth is required")
+        return 1
+    print(f"corpus not found at {corpus} (no expected.json): skipped; under CI (CI set) this "
+          "is a failure")
+    return 77
 
 
 def main():
     global binary, corpus, expected_all
     binary, corpus = sys.argv[1], sys.argv[2]
-    if not os.path.isdir(corpus):
-        print(f"corpus not found at {corpus}: skipped")
-        return 77
+    missing = corpus_missing(corpus)
+    if missing is not None:
+        return missing
     expected_all = json.load(open(os.path.join(corpus, "expected.json")))
     failures = []
+    if not expected_all:
+        failures.append(f"{corpus}/expected.json lists no captures: nothing would be checked")
     secrets_checked = 0
     for name, exp in sorted(expected_all.items()):
         cap = os.path.join(corpus, name)

@@ -37,12 +37,21 @@ with tempfile.TemporaryDirectory() as tmp:
     p = subprocess.Popen([BINARY, "replay", SAMPLE, "--loop", str(LOOPS), "--policy", policy,
                           "--stats", stats, "--events", events, "--no-summary"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    # Past start-up (EAL, tables: slower on a loaded machine), into the replay: the first
-    # events are out.
-    for _ in range(400):
-        if os.path.exists(events) and os.path.getsize(events) > 0:
-            break
+    # Into the replay before the first SIGHUP: one that lands before main() has installed its
+    # handler kills the process (a fixed 0.3 s was too short for an ASan build on a loaded
+    # machine). Events are written as flows end, so a non-empty events file means the replay
+    # is under way.
+    def replaying():
+        return os.path.exists(events) and os.path.getsize(events) > 0
+
+    deadline = time.monotonic() + 120
+    while p.poll() is None and time.monotonic() < deadline and not replaying():
         time.sleep(0.05)
+    if p.poll() is not None or not replaying():
+        p.kill()
+        _, err = p.communicate()
+        print(f"FAIL the replay never got under way (exit {p.returncode}): {err.strip()}")
+        sys.exit(1)
     sent = 0
     for i in range(100):
         if p.poll() is not None:

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 
 namespace smtpguard {
@@ -16,12 +17,13 @@ TEST(CounterBlock, SumsAcrossLcoresInDeclarationOrder) {
   const CounterBlock* blocks[] = {&a, &b};
   auto sum = sumCounters(blocks, {});
   ASSERT_GE(sum.size(), kCounterCount);
+  for (size_t i = 0; i < kCounterCount; ++i) EXPECT_EQ(sum[i].first, kCounterNames[i]) << i;
   EXPECT_EQ(sum[0].first, "packets.rx");
   EXPECT_EQ(sum[0].second, 7u);
-  for (const auto& [name, v] : sum)
-    if (name == "packets.tcp") {
-      EXPECT_EQ(v, 1u);
-    }
+  const auto tcp =
+      std::find_if(sum.begin(), sum.end(), [](const auto& c) { return c.first == "packets.tcp"; });
+  ASSERT_TRUE(tcp != sum.end()) << "packets.tcp is missing from the sum";
+  EXPECT_EQ(tcp->second, 1u);
 }
 
 // Test that every port of the SMTP set is exported even when zero, and other ports only if hit.

@@ -2,15 +2,34 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <array>
+#include <cstdio>
+#include <iterator>
+#include <map>
+#include <ostream>
+#include <random>
 #include <set>
+#include <string>
 #include <utility>
 #include <vector>
 
 namespace smtpguard {
+
+// Names instead of byte values in failure messages.
+void PrintTo(EndReason r, std::ostream* os) {
+  *os << endReasonName(r);
+}
+void PrintTo(TcpState s, std::ostream* os) {
+  static constexpr const char* kNames[] = {"syn_sent", "syn_received", "established", "half_closed",
+                                           "closed"};
+  *os << kNames[static_cast<size_t>(s)];
+}
+
 namespace {
 
 struct TestApp {
-  uint32_t packets = 0;
+  uint32_t model_id = 0;  // the randomised test's name for the flow
   uint8_t rest[28] = {};
 };
 static_assert(sizeof(TestApp) == 32);
@@ -334,34 +353,491 @@ TEST(FlowTable, ChurnKeepsIndexConsistent) {
   EXPECT_EQ(f.counters.get(Counter::kFlowsEvicted), 0u);
 }
 
-// Test that a lookup in steps (probe, prefetches, lookup with the probe) finds and creates the
-// same flows as the one-step lookup, in both directions and for new tuples.
-TEST(FlowTable, ProbedLookupMatchesOneStepLookup) {
-  Fixture one, steps;
-  std::vector<PacketInfo> packets;
-  for (uint16_t i = 0; i < 40; ++i) {
-    const uint16_t port = static_cast<uint16_t>(30000 + i);
-    packets.push_back(pkt(kClient, port, kServer, 587, kTcpSyn, i));
-    packets.push_back(pkt(kServer, 587, kClient, port, kTcpSyn | kTcpAck, 900, i + 1));
-    packets.push_back(pkt(kClient, port, kServer, 587, kTcpAck | kTcpPsh, i + 1, 901, 12));
+// An independent model of what the table promises, for the randomised test below: written from
+// the contract (the comments in flow_table.h; RFC 9293 §3.3.2 as far as flags tell) and sharing
+// no code with the table. Flows live in a std::map under an unordered pair of endpoints; the
+// flow to evict is found by scanning for the one seen longest ago; expiry scans every flow.
+// Flows are named by the model's own creation number, which the test writes into the entry's
+// application state when the table creates the flow, so every later lookup and every end can
+// be checked against the flow the model expects.
+namespace model {
+
+using Endpoint = std::pair<std::array<uint8_t, 16>, uint16_t>;  // address bytes, port
+using Key = std::pair<Endpoint, Endpoint>;                      // the lower endpoint first
+using Ended = std::vector<std::pair<uint32_t, EndReason>>;      // model id, reason
+
+Endpoint endpoint(const IpAddr& a, uint16_t port) {
+  Endpoint e{};
+  std::copy(std::begin(a.b), std::end(a.b), e.first.begin());
+  e.second = port;
+  return e;
+}
+
+struct Timeouts {
+  uint64_t handshake_ms;
+  uint64_t established_ms;
+  uint64_t half_closed_ms;
+  uint64_t closing_ms;
+};
+
+struct Flow {
+  uint32_t id = 0;
+  Endpoint client;
+  Endpoint server;
+  TcpState state = TcpState::kSynSent;
+  bool midstream = false;
+  bool rst = false;
+  bool fin_to_server = false;
+  bool fin_to_client = false;
+  uint32_t client_isn = 0;
+  uint64_t last_ms = 0;
+  uint64_t bytes_to_server = 0;
+  uint64_t bytes_to_client = 0;
+};
+
+struct Outcome {
+  const Flow* flow = nullptr;  // the packet's flow after the lookup; null for a stray RST
+  bool created = false;
+  bool to_server = true;
+  Ended ended;  // flows the lookup ended, in order
+};
+
+// How often each behaviour happened, so the test can insist that each was exercised.
+struct Tally {
+  uint32_t created = 0;
+  uint32_t midstream = 0;
+  uint32_t synack_first = 0;
+  uint32_t stray_rst = 0;
+  uint32_t isn_retry = 0;
+  uint32_t late_syn = 0;
+  uint32_t reopened = 0;
+  uint32_t midstream_recycled = 0;
+  std::map<EndReason, uint32_t> ends;
+};
+
+class FlowModel {
+ public:
+  FlowModel(size_t capacity, Timeouts timeouts, bool (*is_server_port)(uint16_t))
+      : capacity_(capacity), timeouts_(timeouts), is_server_port_(is_server_port) {}
+
+  Outcome onPacket(const PacketInfo& p, uint64_t now_ms) {
+    const Endpoint src = endpoint(p.src, p.src_port);
+    const Endpoint dst = endpoint(p.dst, p.dst_port);
+    const Key key = src < dst ? Key{src, dst} : Key{dst, src};
+    const bool syn = p.tcp_flags & kTcpSyn;
+    const bool ack = p.tcp_flags & kTcpAck;
+    const bool rst = p.tcp_flags & kTcpRst;
+    Outcome out;
+    if (auto it = flows_.find(key); it != flows_.end()) {
+      Flow& f = it->second;
+      const bool to_server = src == f.client;
+      const bool closing = f.state == TcpState::kHalfClosed || f.state == TcpState::kClosed;
+      if (!(syn && !ack && !rst && closing)) {
+        apply(f, to_server, p, now_ms);
+        return {&f, false, to_server, {}};
+      }
+      // RFC 9293 §3.10.7.4: a bare SYN on a closing tuple opens a new connection, unless it
+      // is a late copy of the client's first SYN of this one.
+      if (!f.midstream && to_server && p.seq == f.client_isn) {
+        ++tally_.late_syn;
+        apply(f, to_server, p, now_ms);
+        return {&f, false, to_server, {}};
+      }
+      ++tally_.reopened;
+      end(it, f.rst ? EndReason::kRst : EndReason::kFin, out.ended);
+    } else if (rst) {
+      ++tally_.stray_rst;  // no flow to reset: nothing is created
+      return out;
+    }
+    // A pick-up without a SYN over the mid-stream budget (capacity / 8) replaces the
+    // established mid-stream flow idle longest.
+    if (!syn) {
+      size_t midstream = 0;
+      for (const auto& [k, g] : flows_) midstream += g.midstream ? 1 : 0;
+      auto victim = oldestOf(Rank::kMidstream);
+      if (midstream >= std::max<size_t>(capacity_ / 8, 1) && victim != flows_.end()) {
+        ++tally_.midstream_recycled;
+        end(victim, EndReason::kEvicted, out.ended);
+      }
+    }
+    // A full table gives up the flows that proved least first: closing, picked up
+    // mid-stream, half-open, half-closed, and only then established ones; within a rank the
+    // one idle longest.
+    if (flows_.size() == capacity_) {
+      for (Rank r : {Rank::kClosing, Rank::kMidstream, Rank::kHandshake, Rank::kHalfClosed,
+                     Rank::kEstablished}) {
+        if (auto it = oldestOf(r); it != flows_.end()) {
+          end(it, EndReason::kEvicted, out.ended);
+          break;
+        }
+      }
+    }
+    Flow f;
+    f.id = ++tally_.created;
+    bool sender_is_client = true;
+    if (syn && !ack) {
+      f.state = TcpState::kSynSent;
+      f.client_isn = p.seq;
+    } else if (syn) {  // a SYN-ACK whose SYN was not seen: it goes to the client
+      ++tally_.synack_first;
+      sender_is_client = false;
+      f.state = TcpState::kSynReceived;
+      f.client_isn = p.ack - 1;
+    } else {  // picked up mid-stream: the client talks to the SMTP port, or has the higher port
+      ++tally_.midstream;
+      if (is_server_port_(p.dst_port)) {
+        sender_is_client = true;
+      } else if (is_server_port_(p.src_port)) {
+        sender_is_client = false;
+      } else {
+        sender_is_client = p.src_port >= p.dst_port;
+      }
+      f.state = TcpState::kEstablished;
+      f.midstream = true;
+    }
+    f.client = sender_is_client ? src : dst;
+    f.server = sender_is_client ? dst : src;
+    Flow& g = flows_[key] = f;
+    apply(g, sender_is_client, p, now_ms);
+    out.flow = &g;
+    out.created = true;
+    out.to_server = sender_is_client;
+    return out;
   }
-  packets.push_back(pkt(v6(2), 25, v6(1), 41000, kTcpRst, 5));  // a RST for no flow
-  for (const PacketInfo& p : packets) {
-    const auto a = one.feed(p, 0);
-    const auto pr = steps.table.probe(p);
-    steps.table.prefetchBucket(pr);
-    steps.table.prefetchEntry(pr);
-    const auto b = steps.table.lookupOrCreate(p, pr, 0, isSmtpPort, steps.onEnd());
-    ASSERT_EQ(a.entry == nullptr, b.entry == nullptr);
-    EXPECT_EQ(a.created, b.created);
-    EXPECT_EQ(a.dir, b.dir);
-    if (a.entry != nullptr) {
-      EXPECT_EQ(one.table.flowId(*a.entry), steps.table.flowId(*b.entry));
-      EXPECT_EQ(a.entry->state, b.entry->state);
-      EXPECT_EQ(a.entry->bytesOf(FlowDir::kToServer), b.entry->bytesOf(FlowDir::kToServer));
+
+  // Ends every flow idle for at least its state's timeout; sorted by id.
+  Ended expire(uint64_t now_ms) {
+    Ended out;
+    for (auto it = flows_.begin(); it != flows_.end();) {
+      const Flow& f = (it++)->second;
+      if (now_ms - f.last_ms < timeoutOf(f.state)) continue;
+      const EndReason r = f.state != TcpState::kClosed ? EndReason::kTimeout
+                          : f.rst                      ? EndReason::kRst
+                                                       : EndReason::kFin;
+      end(std::prev(it), r, out);
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
+  const std::map<Key, Flow>& flows() const { return flows_; }
+  const Tally& tally() const { return tally_; }
+
+ private:
+  enum class Rank { kClosing, kMidstream, kHandshake, kHalfClosed, kEstablished };
+  static Rank rankOf(const Flow& f) {
+    switch (f.state) {
+      case TcpState::kClosed:
+        return Rank::kClosing;
+      case TcpState::kSynSent:
+      case TcpState::kSynReceived:
+        return Rank::kHandshake;
+      case TcpState::kHalfClosed:
+        return Rank::kHalfClosed;
+      case TcpState::kEstablished:
+        break;
+    }
+    return f.midstream ? Rank::kMidstream : Rank::kEstablished;
+  }
+  std::map<Key, Flow>::iterator oldestOf(Rank r) {
+    auto oldest = flows_.end();
+    for (auto it = flows_.begin(); it != flows_.end(); ++it) {
+      if (rankOf(it->second) != r) continue;
+      if (oldest == flows_.end() || it->second.last_ms < oldest->second.last_ms) oldest = it;
+    }
+    return oldest;
+  }
+
+  uint64_t timeoutOf(TcpState s) const {
+    switch (s) {
+      case TcpState::kSynSent:
+      case TcpState::kSynReceived:
+        return timeouts_.handshake_ms;
+      case TcpState::kEstablished:
+        return timeouts_.established_ms;
+      case TcpState::kHalfClosed:
+        return timeouts_.half_closed_ms;
+      case TcpState::kClosed:
+        return timeouts_.closing_ms;
+    }
+    return 0;
+  }
+
+  // The TCP state a packet leaves its flow in, and its bytes and time.
+  void apply(Flow& f, bool to_server, const PacketInfo& p, uint64_t now_ms) {
+    const uint8_t fl = p.tcp_flags;
+    if (fl & kTcpRst) {
+      f.rst = true;
+      f.state = TcpState::kClosed;
+    } else {
+      const bool handshake = f.state == TcpState::kSynSent || f.state == TcpState::kSynReceived;
+      if (handshake && (fl & kTcpSyn)) {
+        if ((fl & kTcpAck) && !to_server) {
+          f.state = TcpState::kSynReceived;
+        } else if (!(fl & kTcpAck) && to_server && p.seq != f.client_isn) {
+          ++tally_.isn_retry;  // the client retried with a fresh ISN: still one flow
+          f.client_isn = p.seq;
+          f.state = TcpState::kSynSent;
+        }
+      } else if (handshake && (fl & kTcpAck)) {
+        f.state = TcpState::kEstablished;
+      }
+      if (fl & kTcpFin) {
+        (to_server ? f.fin_to_server : f.fin_to_client) = true;
+        if (f.fin_to_server && f.fin_to_client) {
+          f.state = TcpState::kClosed;
+        } else if (f.state != TcpState::kClosed) {
+          f.state = TcpState::kHalfClosed;
+        }
+      }
+    }
+    (to_server ? f.bytes_to_server : f.bytes_to_client) += p.payload_len;
+    f.last_ms = now_ms;
+  }
+
+  void end(std::map<Key, Flow>::iterator it, EndReason r, Ended& out) {
+    out.emplace_back(it->second.id, r);
+    ++tally_.ends[r];
+    flows_.erase(it);
+  }
+
+  const size_t capacity_;
+  const Timeouts timeouts_;
+  bool (*const is_server_port_)(uint16_t);
+  std::map<Key, Flow> flows_;
+  Tally tally_;
+};
+
+}  // namespace model
+
+// Both ends of a TCP connection of the random stream, and the client's latest ISN.
+struct Conversation {
+  IpAddr client;
+  IpAddr server;
+  uint16_t client_port;
+  uint16_t server_port;
+  uint32_t isn;
+};
+
+// Enough conversations to overfill the table; in both address families, with the client the
+// lower endpoint for some and the higher for others, to SMTP ports and to one other port.
+std::vector<Conversation> makeConversations(std::mt19937& rng, size_t n) {
+  static constexpr uint16_t kServerPorts[] = {25, 465, 587, 2525, 8080};
+  std::vector<Conversation> out;
+  for (size_t i = 0; i < n; ++i) {
+    const auto x = static_cast<uint8_t>(rng());
+    const bool client_low = i % 2 == 0;
+    Conversation c;
+    if (i % 3 == 0) {
+      c.client = v6(static_cast<uint8_t>(client_low ? 0x10 + i % 8 : 0xf0 + i % 8));
+      c.server = v6(static_cast<uint8_t>(0x80 + i % 4));
+    } else {
+      c.client = v4(198, client_low ? 18 : 19, static_cast<uint8_t>(i % 4), x);
+      c.server = v4(198, client_low ? 19 : 18, 0, static_cast<uint8_t>(1 + i % 3));
+    }
+    // Mostly ephemeral ports; a few below 8080, where a mid-stream pickup cannot tell.
+    c.client_port = static_cast<uint16_t>(i % 7 == 0 ? 1024 + i : 30000 + i);
+    c.server_port = kServerPorts[rng() % std::size(kServerPorts)];
+    c.isn = static_cast<uint32_t>(rng());
+    out.push_back(c);
+  }
+  return out;
+}
+
+// The next packet of a random conversation: handshakes, retransmitted SYNs, SYNs with a new
+// ISN, data both ways, FINs, RSTs, and some with arbitrary flags from either side.
+PacketInfo randomPacket(Conversation& c, std::mt19937& rng) {
+  const auto r = rng() % 100;
+  const uint32_t seq = static_cast<uint32_t>(rng());
+  const auto data = static_cast<uint16_t>(rng() % 3 == 0 ? 0 : rng() % 1460);
+  auto up = [&](uint8_t flags, uint32_t s, uint32_t a, uint16_t len) {
+    return pkt(c.client, c.client_port, c.server, c.server_port, flags, s, a, len);
+  };
+  auto down = [&](uint8_t flags, uint32_t s, uint32_t a, uint16_t len) {
+    return pkt(c.server, c.server_port, c.client, c.client_port, flags, s, a, len);
+  };
+  if (r < 14) return up(kTcpSyn, c.isn, 0, 0);  // the first SYN, or a retransmission
+  if (r < 18) {
+    c.isn = seq;  // a new attempt
+    return up(kTcpSyn, c.isn, 0, 0);
+  }
+  if (r < 30) return down(kTcpSyn | kTcpAck, seq, c.isn + 1, 0);
+  if (r < 55) return up(kTcpAck | kTcpPsh, c.isn + 1, seq, data);
+  if (r < 70) return down(kTcpAck | kTcpPsh, seq, c.isn + 1, data);
+  if (r < 78) return up(kTcpFin | kTcpAck, c.isn + 1, seq, 0);
+  if (r < 86) return down(kTcpFin | kTcpAck, seq, c.isn + 1, 0);
+  const bool from_client = rng() % 2 == 0;
+  uint8_t flags = kTcpRst | (rng() % 2 == 0 ? kTcpAck : 0);
+  if (r >= 91) flags = static_cast<uint8_t>(rng() & 0x1f);  // any mix of FIN SYN RST PSH ACK
+  const uint32_t s = rng() % 2 == 0 ? c.isn : seq;
+  return from_client ? up(flags, s, seq, data) : down(flags, s, seq, data);
+}
+
+// One table under test, and the ends it reported, by model id.
+struct Subject {
+  static FlowTableConfig config(uint32_t capacity, const FlowTimeouts& timeouts) {
+    FlowTableConfig c;
+    c.capacity = capacity;
+    c.timeouts = timeouts;
+    return c;
+  }
+  Subject(uint32_t capacity, const FlowTimeouts& timeouts)
+      : pool(16), table(config(capacity, timeouts), pool, counters) {}
+  auto onEnd() {
+    return [this](Entry& e, EndReason r) { ended.emplace_back(e.app.model_id, r); };
+  }
+
+  CounterBlock counters;
+  ObjectPool<OooBuffer> pool;
+  Table table;
+  model::Ended ended;
+};
+
+// The lookup's answer against the model's, and the flow it returned against the model's flow.
+void expectLookup(Subject& s, const FlowLookup<TestApp>& got, const model::Outcome& want) {
+  EXPECT_EQ(s.ended, want.ended);
+  s.ended.clear();
+  ASSERT_EQ(got.entry != nullptr, want.flow != nullptr);
+  if (want.flow == nullptr) return;
+  const model::Flow& f = *want.flow;
+  Entry& e = *got.entry;
+  EXPECT_EQ(got.created, want.created);
+  EXPECT_EQ(got.dir, want.to_server ? FlowDir::kToServer : FlowDir::kToClient);
+  if (got.created) {
+    EXPECT_EQ(e.app.model_id, 0u) << "a new flow's application state starts zeroed";
+    e.app.model_id = f.id;
+  }
+  EXPECT_EQ(e.app.model_id, f.id);
+  EXPECT_EQ(model::endpoint(e.clientAddr(), e.clientPort()), f.client);
+  EXPECT_EQ(model::endpoint(e.serverAddr(), e.server_port), f.server);
+  EXPECT_EQ(e.state, f.state);
+  EXPECT_EQ(e.midstream(), f.midstream);
+  EXPECT_EQ(e.bytesOf(FlowDir::kToServer), f.bytes_to_server);
+  EXPECT_EQ(e.bytesOf(FlowDir::kToClient), f.bytes_to_client);
+}
+
+// The table holds exactly the model's flows: each is found under its own tuple, no other
+// conversation's tuple is, and the counters agree.
+void expectSameFlows(const Subject& s, const model::FlowModel& m,
+                     const std::vector<Conversation>& convs) {
+  ASSERT_EQ(s.table.size(), m.flows().size());
+  EXPECT_EQ(s.counters.get(Counter::kFlowsActive), m.flows().size());
+  EXPECT_EQ(s.counters.get(Counter::kFlowsCreated), m.tally().created);
+  for (const Conversation& c : convs) {
+    const Entry* e = s.table.find(c.client, c.client_port, c.server, c.server_port);
+    const model::Key key{std::min(model::endpoint(c.client, c.client_port),
+                                  model::endpoint(c.server, c.server_port)),
+                         std::max(model::endpoint(c.client, c.client_port),
+                                  model::endpoint(c.server, c.server_port))};
+    const auto it = m.flows().find(key);
+    ASSERT_EQ(e != nullptr, it != m.flows().end());
+    if (e != nullptr) {
+      EXPECT_EQ(e->app.model_id, it->second.id);
     }
   }
-  EXPECT_EQ(one.table.size(), steps.table.size());
+}
+
+// Test that the staged lookup (probe, prefetchBucket, prefetchEntry, then lookupOrCreate with
+// the probe, the probes of a whole burst taken before its first lookup) and the one-step lookup
+// each agree with an independent model, packet by packet, over a random stream that fills the
+// table: which flow a packet belongs to, its direction and client, creation, TCP state, bytes,
+// and which flows end, when and why (eviction, timeout, FIN, RST).
+TEST(FlowTable, StagedAndOneStepLookupsFollowModel) {
+  constexpr uint32_t kCapacity = 48;
+  constexpr size_t kConversations = 256;
+  constexpr size_t kPackets = 20000;
+  constexpr uint64_t kMs = kNsPerMs;
+  FlowTimeouts timeouts;  // all different, so that a flow in the wrong class ends at a wrong time
+  timeouts.handshake_ns = 30 * kSec;
+  timeouts.established_ns = 120 * kSec;
+  timeouts.half_closed_ns = 20 * kSec;
+  timeouts.closing_ns = 5 * kSec;
+  const model::Timeouts model_timeouts{30'000, 120'000, 20'000, 5'000};
+
+  for (const uint32_t seed : {1u, 2u, 3u}) {
+    SCOPED_TRACE("seed " + std::to_string(seed));
+    std::mt19937 rng(seed);
+    std::vector<Conversation> convs = makeConversations(rng, kConversations);
+    model::FlowModel m(kCapacity, model_timeouts, isSmtpPort);
+    Subject staged(kCapacity, timeouts);
+    Subject one_step(kCapacity, timeouts);
+    // A working set of conversations that drifts, so handshakes progress and flows close
+    // while new tuples keep arriving.
+    std::vector<size_t> hot(12);
+    for (size_t& h : hot) h = rng() % kConversations;
+    uint64_t now_ms = 1'767'225'600'000;  // 2026-01-01: the table's 32-bit clock wraps
+    size_t sent = 0;
+    while (sent < kPackets) {
+      const size_t n = 1 + rng() % 32;
+      std::vector<PacketInfo> burst;
+      for (size_t i = 0; i < n; ++i) {
+        if (rng() % 8 == 0) hot[rng() % hot.size()] = rng() % kConversations;
+        burst.push_back(randomPacket(convs[hot[rng() % hot.size()]], rng));
+      }
+      std::vector<Table::Probe> probes;
+      for (const PacketInfo& p : burst) probes.push_back(staged.table.probe(p));
+      for (const Table::Probe& pr : probes) staged.table.prefetchBucket(pr);
+      for (const Table::Probe& pr : probes) staged.table.prefetchEntry(pr);
+      for (size_t i = 0; i < n; ++i, ++sent) {
+        // Every packet one or more milliseconds after the last, so no two flows were last
+        // seen at the same time and the flow to evict is never a tie.
+        now_ms += 1 + rng() % 20;
+        if (rng() % 300 == 0) now_ms += 1000 + rng() % 40'000;
+        if (rng() % 3000 == 0) now_ms += 121'000;
+        SCOPED_TRACE("packet " + std::to_string(sent));
+        const model::Outcome want = m.onPacket(burst[i], now_ms);
+        {
+          SCOPED_TRACE("staged");
+          expectLookup(staged,
+                       staged.table.lookupOrCreate(burst[i], probes[i], now_ms * kMs, isSmtpPort,
+                                                   staged.onEnd()),
+                       want);
+        }
+        {
+          SCOPED_TRACE("one step");
+          expectLookup(
+              one_step,
+              one_step.table.lookupOrCreate(burst[i], now_ms * kMs, isSmtpPort, one_step.onEnd()),
+              want);
+        }
+        if (HasFailure()) return;  // the first divergence is the one worth reading
+      }
+      const model::Ended want_expired = m.expire(now_ms);
+      for (Subject* s : {&staged, &one_step}) {
+        SCOPED_TRACE(s == &staged ? "staged" : "one step");
+        s->table.expire(now_ms * kMs, UINT32_MAX, s->onEnd());
+        std::sort(s->ended.begin(), s->ended.end());
+        EXPECT_EQ(s->ended, want_expired);
+        s->ended.clear();
+        expectSameFlows(*s, m, convs);
+      }
+      if (HasFailure()) return;
+    }
+    const model::Tally& t = m.tally();
+    for (const Subject* s : {&staged, &one_step}) {
+      EXPECT_EQ(s->counters.get(Counter::kFlowsEvicted), t.ends.at(EndReason::kEvicted));
+      EXPECT_EQ(s->counters.get(Counter::kFlowsTimedOut), t.ends.at(EndReason::kTimeout));
+      EXPECT_EQ(s->counters.get(Counter::kFlowsMidstream), t.midstream);
+      EXPECT_EQ(s->counters.get(Counter::kFlowsMidstreamRecycled), t.midstream_recycled);
+    }
+    // The stream exercised every behaviour the model knows; otherwise agreement proves little.
+    EXPECT_GT(t.created, 1000u);
+    EXPECT_GT(t.midstream, 50u);
+    EXPECT_GT(t.synack_first, 50u);
+    EXPECT_GT(t.stray_rst, 50u);
+    EXPECT_GT(t.isn_retry, 20u);
+    EXPECT_GT(t.late_syn, 20u);
+    EXPECT_GT(t.reopened, 20u);
+    EXPECT_GT(t.midstream_recycled, 20u);
+    for (EndReason r : {EndReason::kEvicted, EndReason::kTimeout, EndReason::kFin, EndReason::kRst})
+      EXPECT_GT(t.ends.count(r) ? t.ends.at(r) : 0u, 20u) << endReasonName(r);
+    std::printf(
+        "seed %u: %u flows (%u mid-stream, %u from a SYN-ACK), %u evicted, %u timed out, "
+        "%u fin, %u rst, %u reopened, %u late SYNs, %u ISN retries, %u stray RSTs\n",
+        seed, t.created, t.midstream, t.synack_first, t.ends.at(EndReason::kEvicted),
+        t.ends.at(EndReason::kTimeout), t.ends.at(EndReason::kFin), t.ends.at(EndReason::kRst),
+        t.reopened, t.late_syn, t.isn_retry, t.stray_rst);
+  }
 }
 
 // Test that drain ends every flow with reason shutdown and returns held stream buffers.

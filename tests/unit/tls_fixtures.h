@@ -83,6 +83,13 @@ inline std::string corpusExpectedJson() {
   return readFile(tlsDataDir() / ".." / ".." / ".." / ".." / "shared" / "corpus" / "expected.json");
 }
 
+// Whether the CI variable is set and non-empty: then missing ground truth is a failure, not a
+// skip.
+inline bool underCi() {
+  const char* ci = std::getenv("CI");
+  return ci != nullptr && *ci != '\0';
+}
+
 // A synthetic hello. Extensions are raw (type, body) in wire order; helpers build the common
 // ones.
 struct HelloSpec {
