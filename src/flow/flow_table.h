@@ -358,8 +358,8 @@ class FlowTable {
     advanceClock(now_ns);
     uint32_t ended = 0;
     // Shortest timeouts first: their flows are the ones a backlog would delay most.
-    for (uint8_t c : {kClassClosing, kClassHandshake, kClassHalfClosed, kClassMidstream,
-                      kClassEstablished}) {
+    for (uint8_t c :
+         {kClassClosing, kClassHandshake, kClassHalfClosed, kClassMidstream, kClassEstablished}) {
       while (ended < max_work) {
         const uint32_t idx = lists_[c].head;
         if (idx == kNil || idleMs(entries_[idx]) < timeout_ms_[c]) break;
@@ -407,6 +407,9 @@ class FlowTable {
 
  private:
   static constexpr uint32_t kNil = UINT32_MAX;
+  // The window a RST must fall in, from the next expected byte: the largest a receiver offers
+  // without window scaling (RFC 7323 §2.2).
+  static constexpr uint32_t kRstWindow = 65535;
   // Flows of one class share a timeout, so each list is ordered by last_seen as well as LRU.
   static constexpr uint8_t kClassHandshake = 0;
   static constexpr uint8_t kClassEstablished = 1;
@@ -433,10 +436,10 @@ class FlowTable {
     // By TcpState value and the mid-stream flag, one load instead of a switch on every packet;
     // sixteen entries so that the index needs a mask, not a bounds test.
     static constexpr uint8_t kClassOf[16] = {
-        kClassHandshake,  kClassHandshake, kClassEstablished, kClassHalfClosed,
-        kClassClosing,    kClassClosing,   kClassClosing,     kClassClosing,
-        kClassHandshake,  kClassHandshake, kClassMidstream,   kClassHalfClosed,
-        kClassClosing,    kClassClosing,   kClassClosing,     kClassClosing};
+        kClassHandshake, kClassHandshake, kClassEstablished, kClassHalfClosed,
+        kClassClosing,   kClassClosing,   kClassClosing,     kClassClosing,
+        kClassHandshake, kClassHandshake, kClassMidstream,   kClassHalfClosed,
+        kClassClosing,   kClassClosing,   kClassClosing,     kClassClosing};
     static_assert(static_cast<size_t>(TcpState::kClosed) == 4);
     static_assert(Entry::kMidstream == 1 << 4);
     return kClassOf[(static_cast<size_t>(e.state) & 7) | ((e.flags & Entry::kMidstream) >> 1)];
@@ -566,6 +569,15 @@ class FlowTable {
     const uint8_t f = p.tcp_flags;
     TcpState s = e.state;
     if (f & kTcpRst) {
+      // RFC 5961 §3 (RFC 9293 §3.10.7.4): a reset counts only inside the window of the stream
+      // it claims to end; a blind one would end our tracking while the receiver ignores it
+      // (and its later data would go uninspected). Without stream state there is nothing to
+      // judge by.
+      const TcpStream& st = e.stream[static_cast<size_t>(dir)];
+      if (st.synced() && static_cast<uint32_t>(p.seq - st.nextSeq()) >= kRstWindow) {
+        counters_.inc(Counter::kTcpRstOutOfWindow);
+        return s;
+      }
       e.flags |= Entry::kRstSeen;
       s = TcpState::kClosed;
     } else {
@@ -602,8 +614,8 @@ class FlowTable {
   // nothing else is left. Within a class, the one idle longest.
   template <class OnEnd>
   void evictOldest(OnEnd&& on_end) {
-    for (uint8_t c : {kClassClosing, kClassMidstream, kClassHandshake, kClassHalfClosed,
-                      kClassEstablished}) {
+    for (uint8_t c :
+         {kClassClosing, kClassMidstream, kClassHandshake, kClassHalfClosed, kClassEstablished}) {
       if (lists_[c].head != kNil) {
         endAt(lists_[c].head, EndReason::kEvicted, on_end);
         return;

@@ -63,6 +63,7 @@ namespace smtpguard {
   X(kTcpOutOfOrder,           "tcp.out_of_order")                                     \
   X(kTcpDesync,               "tcp.desync")                                           \
   X(kTcpResync,               "tcp.resync")                                           \
+  X(kTcpRstOutOfWindow,       "tcp.rst_out_of_window")                                \
   X(kPoolExhausted,           "pool.exhausted")                                       \
   /* SMTP */                                                                          \
   X(kSmtpStarttlsOffered,     "smtp.starttls.offered")                                \

@@ -293,6 +293,46 @@ TEST(FlowTable, NewIsnDuringHandshakeResetsStreams) {
   EXPECT_FALSE(a.entry->streamOf(FlowDir::kToServer).synced());
 }
 
+// Feeds `n` bytes of payload from kClient:port at the stream's next sequence number, so the
+// stream toward the server is synchronised (as the pipeline's reassembly does).
+void clientData(Fixture& f, Entry* e, uint16_t port, uint32_t seq, uint16_t n, uint64_t t) {
+  f.feed(pkt(kClient, port, kServer, 25, kTcpAck | kTcpPsh, seq, 5001, n), t);
+  CounterBlock c;
+  const std::vector<uint8_t> bytes(n, 'x');
+  e->streamOf(FlowDir::kToServer)
+      .onSegment(
+          {seq, kTcpAck, Bytes(bytes.data(), bytes.size())}, f.pool, c, [](Bytes) {},
+          [](uint32_t) {});
+}
+
+// Test that a RST outside the window of the stream it claims to end (RFC 5961 §3: a blind
+// reset) leaves the connection established, counted, while one at the expected sequence
+// number closes it.
+TEST(FlowTable, RstOutsideWindowDoesNotCloseFlow) {
+  Fixture f;
+  Entry* e = handshake(f, 40000, 0);
+  clientData(f, e, 40000, 1001, 10, kSec);  // next expected: 1011
+  f.feed(pkt(kClient, 40000, kServer, 25, kTcpRst, 1011 + 100000), 2 * kSec);
+  EXPECT_EQ(e->state, TcpState::kEstablished);
+  EXPECT_EQ(f.counters.get(Counter::kTcpRstOutOfWindow), 1u);
+  f.feed(pkt(kClient, 40000, kServer, 25, kTcpRst, 1011 - 5000), 2 * kSec);
+  EXPECT_EQ(e->state, TcpState::kEstablished);
+  EXPECT_EQ(f.counters.get(Counter::kTcpRstOutOfWindow), 2u);
+  f.feed(pkt(kClient, 40000, kServer, 25, kTcpRst | kTcpAck, 1011), 3 * kSec);
+  EXPECT_EQ(e->state, TcpState::kClosed);
+}
+
+// Test that a RST before any data of its direction was seen is taken as it is (nothing to
+// judge it by), and that the server's RST is judged by the server's stream.
+TEST(FlowTable, RstWithoutStreamStateIsAccepted) {
+  Fixture f;
+  Entry* e = handshake(f, 40001, 0);
+  clientData(f, e, 40001, 1001, 10, kSec);
+  f.feed(pkt(kServer, 25, kClient, 40001, kTcpRst, 999999), 2 * kSec);
+  EXPECT_EQ(e->state, TcpState::kClosed);
+  EXPECT_EQ(f.counters.get(Counter::kTcpRstOutOfWindow), 0u);
+}
+
 // Test that a full table evicts its longest-idle flow and still creates the new one.
 TEST(FlowTable, FullTableEvictsOldestIdle) {
   Fixture f(2);
