@@ -52,8 +52,12 @@ namespace smtpguard {
   X(kFlowsMidstream,          "flows.midstream")                                      \
   X(kFlowsTableFull,          "flows.table_full")                                     \
   X(kTcpRetransmit,           "tcp.retransmit")                                       \
+  X(kTcpRetransmitUnverified, "tcp.retransmit_unverified")                            \
   X(kTcpOutOfOrder,           "tcp.out_of_order")                                     \
   X(kTcpDesync,               "tcp.desync")                                           \
+  X(kTcpSegmentOutOfWindow,   "tcp.segment_out_of_window")                            \
+  X(kTcpSegmentRefused,       "tcp.segment_refused")                                  \
+  X(kStreamInconsistentRetransmission, "stream.inconsistent_retransmission")          \
   X(kTcpResync,               "tcp.resync")                                           \
   X(kPoolExhausted,           "pool.exhausted")                                       \
   /* SMTP */                                                                          \
