@@ -36,6 +36,9 @@ enum Flag : uint32_t {
   kColdClient = 1u << 21,
   kColdServer = 1u << 22,
   kColdHelo = 1u << 23,
+  // The client's first bytes (or its first after a 220 to STARTTLS) are being read as a
+  // possible TLS record header; those seen so far are the client line head.
+  kTlsProbe = 1u << 24,
 };
 constexpr uint32_t kStarttlsResultMask = 3u << kStarttlsResultShift;
 constexpr uint32_t kColdInUse = kColdClient | kColdServer | kColdHelo;
@@ -101,13 +104,28 @@ constexpr std::array<Counter, kAuthMechCount> kMechCounters = {
     Counter::kSmtpAuthPlaintextOther,
 };
 
-// RFC 8446 §5.1: a handshake record (22) with legacy major version 3; its first message must be
-// a ClientHello (§4, type 1). Only the bytes present are checked: the TLS parser validates all.
-bool looksLikeClientHello(Bytes d) {
-  if (d.empty() || d[0] != 0x16) return false;
-  if (d.size() > 1 && d[1] != 0x03) return false;
-  if (d.size() > 5 && d[5] != 0x01) return false;
-  return true;
+enum class TlsProbe : uint8_t { kTls, kCleartext, kUndecided };
+
+// RFC 8446 §5.1: a TLS stream starts with a handshake record (type 22), legacy version 3.0 to
+// 3.4, a length no record may exceed (2^14), and its first message is a ClientHello (§4.1.2,
+// type 1). All six bytes must be there: a lone 0x16 followed by cleartext is SMTP to the server,
+// so it must be to us (issue 9). The line head holds the first bytes when they came alone.
+TlsProbe probeClientHello(std::string_view head, Bytes d) {
+  const size_t n = head.size() + d.size();
+  auto at = [&](size_t i) -> uint8_t {
+    return i < head.size() ? static_cast<uint8_t>(head[i]) : d[i - head.size()];
+  };
+  constexpr size_t kProbeBytes = 6;
+  constexpr unsigned kMaxRecord = 1u << 14;
+  if (n > 0 && at(0) != 0x16) return TlsProbe::kCleartext;
+  if (n > 1 && at(1) != 0x03) return TlsProbe::kCleartext;
+  if (n > 2 && at(2) > 0x04) return TlsProbe::kCleartext;
+  if (n > 4) {
+    const unsigned len = (unsigned{at(3)} << 8) | at(4);
+    if (len == 0 || len > kMaxRecord) return TlsProbe::kCleartext;
+  }
+  if (n > 5 && at(5) != 0x01) return TlsProbe::kCleartext;
+  return n < kProbeBytes ? TlsProbe::kUndecided : TlsProbe::kTls;
 }
 
 using smtp_detail::isBlank;
@@ -130,6 +148,8 @@ class Session {
       : hot_(hot), ctx_(ctx), result_(result) {}
 
   void onClient(Bytes d);
+  void parseClient(Bytes d);
+  bool probeTls(Bytes d);
   void onServer(Bytes d);
   void onGap(Direction dir);
 
@@ -335,23 +355,56 @@ void Session::onClient(Bytes d) {
     return;
   }
   if (d.empty()) return;
-  if (!has(kClientSeen)) {
-    set(kClientSeen);
-    if (looksLikeClientHello(d)) {
-      beginTls(Direction::kClientToServer, 0, SmtpTlsKind::kImplicit);
-      return;
+  if (!has(kClientSeen)) set(kClientSeen | kTlsProbe);
+  if (has(kTlsProbe) && probeTls(d)) return;
+  parseClient(d);
+  maybeReleaseCold();
+}
+
+// Reads the chunk as the possible start of a TLS stream. True when the chunk was taken (TLS
+// began, or the header is still undecided); false to parse it as SMTP, after the held bytes.
+bool Session::probeTls(Bytes d) {
+  const std::string_view head = clientHead();
+  switch (probeClientHello(head, d)) {
+    case TlsProbe::kTls: {
+      clear(kTlsProbe);
+      result_.tls_head_len = static_cast<uint8_t>(head.size());
+      std::memcpy(result_.tls_head.data(), head.data(), head.size());
+      beginTls(
+          Direction::kClientToServer, 0,
+          hot_.mode_ == SmtpMode::kTlsPending ? SmtpTlsKind::kStarttls : SmtpTlsKind::kImplicit);
+      maybeReleaseCold();
+      return true;
     }
+    case TlsProbe::kUndecided:
+      // At most five bytes of a record header: nothing a credential could be in.
+      appendClient({reinterpret_cast<const char*>(d.data()), d.size()});
+      setClientState(ClientState::kLine);
+      return true;
+    case TlsProbe::kCleartext:
+      break;
   }
+  clear(kTlsProbe);
   if (hot_.mode_ == SmtpMode::kTlsPending) {
     // RFC 3207 §4: after the 220 the client must start the TLS handshake at once.
-    if (looksLikeClientHello(d)) {
-      beginTls(Direction::kClientToServer, 0, SmtpTlsKind::kStarttls);
-      return;
-    }
     hot_.mode_ = SmtpMode::kSmtp;
     set(kPlaintextAfterTls);
     anomaly(SmtpAnomaly::kPlaintextAfterStarttls, "client sent cleartext after the 220");
   }
+  if (!head.empty()) {
+    // The held bytes begin the first line, and may end it (an LF in a length byte): parse them
+    // as the server does, from a line start.
+    std::array<uint8_t, kStashSize> held{};
+    const size_t n = std::min(head.size(), held.size());
+    std::memcpy(held.data(), head.data(), n);
+    clearClientLine();
+    setClientState(ClientState::kLineStart);
+    parseClient(Bytes(held.data(), n));
+  }
+  return false;
+}
+
+void Session::parseClient(Bytes d) {
   size_t pos = 0;
   while (pos < d.size()) {
     bool found = false;
@@ -392,7 +445,6 @@ void Session::onClient(Bytes d) {
     }
     if (hot_.mode_ == SmtpMode::kTls) break;
   }
-  maybeReleaseCold();
 }
 
 // A command line from pos: complete it, act on an AUTH as soon as its mechanism ends, or keep
@@ -841,8 +893,12 @@ void Session::dispatchReply(Pending kind, uint16_t code, unsigned cls) {
         count(Counter::kSmtpStarttlsAccepted);
         hot_.mode_ = SmtpMode::kTlsPending;
         // RFC 3207 §4.2: commands injected behind STARTTLS are discarded (or answered inside
-        // TLS): none of them will get a cleartext reply.
+        // TLS): none of them will get a cleartext reply. The next client bytes are read as a
+        // possible ClientHello.
         std::memset(hot_.pending_, 0, kPendingSlots);
+        clearClientLine();
+        setClientState(ClientState::kLineStart);
+        set(kTlsProbe);
       } else if (cls == 4 || cls == 5) {
         res = SmtpStarttlsResult::kRefused;
         count(Counter::kSmtpStarttlsRefused);
@@ -939,6 +995,7 @@ void Session::onGap(Direction dir) {
   if (hot_.mode_ == SmtpMode::kTls) return;
   if (dir == Direction::kClientToServer) {
     set(kClientSeen);
+    clear(kTlsProbe);
     if (hot_.mode_ == SmtpMode::kTlsPending) {
       // The lost bytes followed a 220 to STARTTLS: most likely the ClientHello.
       beginTls(dir, 0, SmtpTlsKind::kStarttls);

@@ -54,11 +54,24 @@ class RecordingObserver : public SmtpObserver {
   }
   void onMessageEnd() override { events.push_back("message_end"); }
   void onTlsBegin(Direction dir, uint32_t offset, SmtpTlsKind kind) override {
-    uint64_t at = (chunk_base ? *chunk_base : 0) + offset;
-    events.push_back(std::string("tls ") + (dir == kC ? "client" : "server") + " @" +
-                     std::to_string(at) +
-                     (kind == SmtpTlsKind::kImplicit ? " implicit" : " starttls"));
+    tls_event = events.size();
+    tls_at = (chunk_base ? *chunk_base : 0) + offset;
+    tls_what = std::string(dir == kC ? "client" : "server") +
+               (kind == SmtpTlsKind::kImplicit ? " implicit" : " starttls");
+    events.push_back(tlsEvent(0));
   }
+  // TLS began with `held` bytes from earlier chunks: it began that much earlier.
+  void moveTlsBack(size_t held) { events[tls_event] = tlsEvent(held); }
+
+ private:
+  std::string tlsEvent(size_t held) const {
+    const size_t space = tls_what.find(' ');
+    return "tls " + tls_what.substr(0, space) + " @" + std::to_string(tls_at - held) +
+           tls_what.substr(space);
+  }
+  size_t tls_event = 0;
+  uint64_t tls_at = 0;
+  std::string tls_what;
 };
 
 struct Step {
@@ -89,6 +102,7 @@ class Harness {
     base_ = offset_[static_cast<size_t>(dir)];
     Bytes b(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
     smtpOnData(hot_, ctx_, dir, b, r);
+    if (r.tls_head_len != 0) observer_.moveTlsBack(r.tls_head_len);
     offset_[static_cast<size_t>(dir)] += bytes.size();
     merge(r);
     return r;
@@ -446,6 +460,90 @@ TEST(SmtpSession, ImplicitTlsOnFirstClientBytes) {
     EXPECT_EQ(h.events(), ev({"tls client @0 implicit"}));
     EXPECT_EQ(h.summary().tls, SmtpTlsKind::kImplicit);
     EXPECT_EQ(h.get(Counter::kSmtpAnomalyPlaintextOnImplicitTls), 0u);
+  }
+}
+
+// Test that a lone 0x16 as the first client bytes is not taken for TLS: on any port the engine
+// waits for a whole record header and handshake type, and "\x16\r\n" then EHLO and AUTH in clear
+// are parsed as the server will (issue 9).
+TEST(SmtpSession, LoneHandshakeByteIsNotTls) {
+  for (PortClass port : {PortClass::kSubmission, PortClass::kRelay, PortClass::kImplicitTls}) {
+    Harness h(port);
+    h.server("220 mx\r\n");
+    SmtpChunkResult r = h.client("\x16");
+    EXPECT_EQ(r.tls_offset, SmtpChunkResult::kNoTls);
+    r = h.client("\r\nEHLO a\r\nAUTH PLAIN " + kPlainSecret + "\r\n");
+    EXPECT_EQ(r.tls_offset, SmtpChunkResult::kNoTls);
+    EXPECT_TRUE(r.auth_in_clear);
+    EXPECT_EQ(h.hot().mode_, SmtpMode::kSmtp);
+    EXPECT_EQ(h.get(Counter::kSmtpTlsImplicit), 0u);
+    EXPECT_EQ(h.get(Counter::kSmtpAuthPlaintextPlain), 1u);
+    EXPECT_FALSE(h.memoryContains(kPlainSecret));
+  }
+}
+
+// Test that a lone 0x16 right after the 220 to STARTTLS is not taken for the handshake: it is
+// cleartext after the 220, and the AUTH behind it is seen.
+TEST(SmtpSession, LoneHandshakeByteAfterStarttlsIsPlaintext) {
+  Harness h(PortClass::kSubmission);
+  h.run({s("220 mx\r\n"), c("EHLO a\r\n"), s("250-mx\r\n250 STARTTLS\r\n"), c("STARTTLS\r\n"),
+         s("220 go\r\n"), c("\x16")});
+  EXPECT_EQ(h.hot().mode_, SmtpMode::kTlsPending);
+  SmtpChunkResult r = h.client("\r\nAUTH PLAIN " + kPlainSecret + "\r\n");
+  EXPECT_EQ(r.tls_offset, SmtpChunkResult::kNoTls);
+  EXPECT_TRUE(r.auth_in_clear);
+  EXPECT_EQ(h.hot().mode_, SmtpMode::kSmtp);
+  EXPECT_EQ(h.get(Counter::kSmtpAnomalyPlaintextAfterStarttls), 1u);
+  EXPECT_EQ(h.get(Counter::kSmtpAuthPlaintextPlain), 1u);
+}
+
+// Test that bytes that begin like a record header but break it (version, length, handshake
+// type) are cleartext, and that a length byte that is an LF ends the command line there, as it
+// does for the server.
+TEST(SmtpSession, BrokenRecordHeadersAreCleartext) {
+  const std::string heads[] = {
+      "\x16\x03\x05\x00\x2f\x01"s,  // version 3.5
+      "\x16\x02\x01\x00\x2f\x01"s,  // major version 2
+      "\x16\x03\x01\x00\x2f\x02"s,  // a ServerHello from the client
+      "\x16\x03\x01\x40\x01\x01"s,  // longer than 2^14
+      "\x16\x03\x01\x00\x00\x01"s,  // empty
+  };
+  for (const std::string& head : heads) {
+    Harness h(PortClass::kSubmission);
+    h.client(head + "xx\r\n");
+    EXPECT_EQ(h.hot().mode_, SmtpMode::kSmtp) << head;
+    EXPECT_EQ(h.get(Counter::kSmtpCommands), 1u);
+  }
+  Harness lf(PortClass::kSubmission);
+  lf.client("\x16\x03\x01\x00\n"s);
+  EXPECT_EQ(lf.hot().mode_, SmtpMode::kSmtp);
+  SmtpChunkResult r = lf.client("AUTH PLAIN " + kPlainSecret + "\r\n");
+  EXPECT_TRUE(r.auth_in_clear);
+  EXPECT_EQ(lf.get(Counter::kSmtpAuthPlaintextPlain), 1u);
+  EXPECT_EQ(lf.get(Counter::kSmtpCommands), 2u);
+}
+
+// Test that a ClientHello whose record header is split over chunks still begins TLS, on the
+// chunk that completes it, with the bytes held from earlier chunks handed back in tls_head.
+TEST(SmtpSession, SplitRecordHeaderBeginsTlsWithItsHead) {
+  for (size_t cut = 1; cut < 6; ++cut) {
+    for (bool starttls : {false, true}) {
+      Harness h(PortClass::kSubmission);
+      if (starttls) h.run({s("220 mx\r\n"), c("STARTTLS\r\n"), s("220 go\r\n")});
+      std::string got;
+      for (size_t i = 0; i < cut; ++i) {
+        SmtpChunkResult r = h.client(kClientHello.substr(i, 1));
+        EXPECT_EQ(r.tls_offset, SmtpChunkResult::kNoTls) << cut;
+      }
+      SmtpChunkResult r = h.client(kClientHello.substr(cut));
+      ASSERT_EQ(r.tls_offset, 0u) << cut;
+      got.assign(reinterpret_cast<const char*>(r.tls_head.data()), r.tls_head_len);
+      EXPECT_EQ(got, kClientHello.substr(0, cut));
+      EXPECT_EQ(h.hot().mode_, SmtpMode::kTls);
+      EXPECT_EQ(h.summary().tls, starttls ? SmtpTlsKind::kStarttls : SmtpTlsKind::kImplicit);
+      EXPECT_EQ(h.get(Counter::kSmtpCommands), starttls ? 1u : 0u);
+      EXPECT_EQ(h.pool().inUse(), 0u);
+    }
   }
 }
 
