@@ -48,6 +48,7 @@ enum class SmtpAnomaly : uint8_t {
   kStarttlsOfferedNotUsed,      // AUTH or MAIL in clear although STARTTLS was offered
   kStarttlsNotOffered,          // submission server without STARTTLS (RFC 8314 §3.3)
   kStarttlsMasked,              // the capability rewritten by a middlebox ("XXXXXXXA")
+  kCommandLineTooLong,          // RFC 5321 §4.5.3.1.4: a command line over 512 octets
   kCount,
 };
 
@@ -92,6 +93,7 @@ struct alignas(64) SmtpCold {
   uint16_t client_len = 0;                       // head of a client line waiting for its LF
   uint16_t server_len = 0;
   uint16_t helo_len = 0;
+  uint32_t client_seen = 0;  // octets of that line in earlier chunks, kept or not
   char helo[kMaxHeloLength];
   char client_line[kMaxLineLength];
   char server_line[kMaxLineLength];

@@ -94,6 +94,7 @@ namespace smtpguard {
   X(kSmtpAnomalyStarttlsOfferedNotUsed, "smtp.anomaly.starttls_offered_not_used")     \
   X(kSmtpAnomalyStarttlsNotOffered,     "smtp.anomaly.starttls_not_offered")          \
   X(kSmtpAnomalyStarttlsMasked,         "smtp.anomaly.starttls_masked")               \
+  X(kSmtpAnomalyCommandLineTooLong,     "smtp.anomaly.command_line_too_long")         \
   /* TLS */                                                                           \
   X(kTlsMalformed,            "tls.malformed")                                        \
   X(kTlsServerHello,          "tls.server_hello")                                     \
