@@ -110,6 +110,7 @@ constexpr uint32_t factBit(Fact f) {
 inline constexpr std::string_view kAnomalyNames[] = {
     "starttls_injection",        "plaintext_after_starttls", "plaintext_on_implicit_tls_port",
     "starttls_offered_not_used", "starttls_not_offered",     "starttls_masked",
+    "command_line_too_long",
 };
 inline constexpr size_t kAnomalyCount = std::size(kAnomalyNames);
 

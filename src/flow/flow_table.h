@@ -253,14 +253,15 @@ class FlowTable {
   using Lookup = FlowLookup<App>;
   static_assert(sizeof(Entry) <= 128, "the hot per-flow state must fit two cache lines");
 
-  // Control plane: allocates everything the table will ever use. The pool lends out-of-order
-  // buffers to the entries' streams and gets them back when flows end.
-  FlowTable(const FlowTableConfig& config, ObjectPool<OooBuffer>& ooo_pool, CounterBlock& counters,
+  // Control plane: allocates everything the table will ever use. The pools lend out-of-order
+  // buffers and histories to the entries' streams and get them back when flows end: the caller
+  // feeds the streams with the same pools.
+  FlowTable(const FlowTableConfig& config, StreamPools pools, CounterBlock& counters,
             const MemorySource& memory = {})
       : capacity_(config.capacity),
         table_id_(config.table_id),
         seed_(config.hash_seed),
-        pool_(ooo_pool),
+        pool_(pools),
         counters_(counters) {
     if (capacity_ == 0 || capacity_ > (1u << 30))
       throw std::invalid_argument("flow table capacity must be between 1 and 2^30");
@@ -281,6 +282,9 @@ class FlowTable {
     timeout_ms_[kClassHalfClosed] = toMs(config.timeouts.half_closed_ns);
     timeout_ms_[kClassClosing] = toMs(config.timeouts.closing_ns);
   }
+  // Streams without histories.
+  FlowTable(const FlowTableConfig& config, ObjectPool<OooBuffer>& ooo_pool, CounterBlock& counters)
+      : FlowTable(config, StreamPools{ooo_pool, nullptr}, counters) {}
   FlowTable(const FlowTable&) = delete;
   FlowTable& operator=(const FlowTable&) = delete;
 
@@ -688,7 +692,7 @@ class FlowTable {
   const uint32_t capacity_;
   const uint16_t table_id_;
   const uint64_t seed_;
-  ObjectPool<OooBuffer>& pool_;
+  const StreamPools pool_;
   CounterBlock& counters_;
   uint32_t mask_ = 0;
   PlacedArray<Entry> entries_;

@@ -130,6 +130,9 @@ Worker::Worker(const WorkerConfig& config, PolicyHandle& policy)
       // SMTP flows; session state for TLS flows and flows the policy looks into; hello
       // buffers only while one is split.
       ooo_pool_(std::clamp<uint32_t>(config.flow_capacity / 8, 64, 65534), config.memory),
+      // Client-to-server histories (2 KiB) for the flows that speak in clear: retransmissions
+      // are compared with what was inspected.
+      history_pool_(std::clamp<uint32_t>(config.flow_capacity / 4, 64, 65534), config.memory),
       smtp_pool_(std::max<uint32_t>(config.flow_capacity / 4, 256), config.memory),
       // One per flow: a flow the policy looks into never goes uninspected for want of one.
       session_pool_(std::max<uint32_t>(config.flow_capacity, 256), config.memory),
@@ -139,7 +142,7 @@ Worker::Worker(const WorkerConfig& config, PolicyHandle& policy)
                              .timeouts = config.timeouts,
                              .table_id = config.lcore,
                              .hash_seed = config.hash_seed},
-             ooo_pool_, counters_, config.memory),
+             StreamPools{ooo_pool_, &history_pool_}, counters_, config.memory),
       client_hellos_(client_hello_pool_, counters_),
       server_hellos_(server_hello_pool_, counters_),
       events_(config.events, counters_, config.lcore),
@@ -468,15 +471,40 @@ Worker::PacketVerdict Worker::handleSmtpPort(Bytes frame, const PacketInfo& info
   }
   // Reset here, after the lookup: a flow ended meanwhile (evicted) may have set it.
   session_block_ = SessionBlock::kNone;
-  f.streamOf(dir).onSegment(
+  // The inline rule (Handley, Paxson and Kreibich 2001): under an enforcing policy, while the
+  // flow is still in clear, only bytes the engines inspected (or exact copies of them) leave.
+  // Holes are then held, not skipped: a segment past one waits (dropped; the sender sends it
+  // again) until the hole fills or the receiver's ACK proves it lost.
+  const bool strict = enforcing() && !inTls(f);
+  const StreamLimits limits{.holes = strict ? HolePolicy::kHold : HolePolicy::kSkip};
+  const SegmentStatus st = f.streamOf(dir).onSegment(
       TcpSegment{info.seq, info.tcp_flags, frame.subspan(info.payload_offset, info.payload_len)},
-      ooo_pool_, counters_, [&](Bytes data) { deliver(f, dir, data, now_ns); },
+      streamPools(dir), limits, counters_, [&](Bytes data) { deliver(f, dir, data, now_ns); },
       [&](uint32_t) { gap(f, dir); });
+  if (info.tcp_flags & kTcpAck) {
+    // The receiver's ACK of the other direction: the one way out of a hole it proves lost.
+    const FlowDir other = dir == FlowDir::kToServer ? FlowDir::kToClient : FlowDir::kToServer;
+    f.streamOf(other).onPeerAck(
+        info.ack, streamPools(other), counters_,
+        [&](Bytes data) { deliver(f, other, data, now_ns); }, [&](uint32_t) { gap(f, other); });
+  }
   // FIN both ways or a RST: the record goes out now, not when the entry times out.
   if (f.state == TcpState::kClosed && !(f.app_ref & AppRef::kReported)) {
     reportFlow(f, (f.flags & Flow::kRstSeen) ? EndReason::kRst : EndReason::kFin, now_ns);
   }
-  if (session_block_ == SessionBlock::kNone) return PacketVerdict::kForward;
+  if (session_block_ == SessionBlock::kNone) {
+    if (!strict) return PacketVerdict::kForward;
+    switch (st) {
+      case SegmentStatus::kInconsistent:  // a copy that differs from what was inspected
+      case SegmentStatus::kOutOfWindow:   // never accepted, never inspected
+      case SegmentStatus::kRefused:       // could not be held
+      case SegmentStatus::kBuffered:      // inspected only once the hole before it fills
+        counters_.inc(Counter::kStreamUninspectedDropped);
+        return PacketVerdict::kDrop;
+      default:
+        return PacketVerdict::kForward;
+    }
+  }
   // A session verdict: this segment (carrying, say, the AUTH command) never leaves; with
   // reject both ends are reset at the sequence numbers they expect.
   if (session_block_ == SessionBlock::kReject) {
@@ -691,6 +719,10 @@ void Worker::deliver(Flow& f, FlowDir dir, Bytes data, uint64_t now_ns) {
     // Without a free attachment the flow goes on uninspected: the engine ignores TLS bytes.
     if (a == nullptr) return;
     a->tls_kind = session_events_.tlsKind();
+    // A record header split across chunks: its first bytes came earlier and were held.
+    if (result.tls_head_len != 0) {
+      feedTls(f, *a, dir, Bytes(result.tls_head.data(), result.tls_head_len), now_ns);
+    }
     feedTls(f, *a, dir, data.subspan(result.tls_offset), now_ns);
   }
 }
@@ -766,7 +798,8 @@ void Worker::onFlowEnd(Flow& f, EndReason reason, uint64_t now_ns) {
   // byte the flow carried before the summary is taken.
   for (FlowDir d : {FlowDir::kToServer, FlowDir::kToClient}) {
     f.streamOf(d).flush(
-        ooo_pool_, [&](Bytes data) { deliver(f, d, data, now_ns); }, [&](uint32_t) { gap(f, d); });
+        streamPools(d), [&](Bytes data) { deliver(f, d, data, now_ns); },
+        [&](uint32_t) { gap(f, d); });
   }
   if (!(f.app_ref & AppRef::kReported)) reportFlow(f, reason, now_ns);
   smtpRelease(f.app.smtp, smtp_pool_);

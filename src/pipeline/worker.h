@@ -222,12 +222,23 @@ class Worker {
   // Takes an mbuf for a generated packet and queues it; nullptr when none can be had.
   uint8_t* allocInjected(bool back, size_t room, uint64_t ts_ns, rte_mbuf*& m);
   PortClass portClassOf(const Flow& f) const { return pol_->ports.classOf(f.server_port); }
+  // The pools a direction's stream borrows from: a history only toward the server (what a
+  // credential or a command would travel in).
+  StreamPools streamPools(FlowDir d) {
+    return StreamPools{ooo_pool_, d == FlowDir::kToServer ? &history_pool_ : nullptr};
+  }
+  // Whether TLS began on the flow (SMTP rules then have nothing more to read in it).
+  bool inTls(Flow& f) {
+    const SessionAttachment* a = attachment(f, false);
+    return a != nullptr && a->tls_kind != SmtpTlsKind::kNone;
+  }
 
   WorkerConfig config_;
   PolicyHandle& policy_;
   const PolicyBundle* pol_;  // read once per burst; valid until the burst's quiescent state
   CounterBlock counters_;
   ObjectPool<OooBuffer> ooo_pool_;
+  ObjectPool<StreamHistory> history_pool_;
   ObjectPool<SmtpCold> smtp_pool_;
   ObjectPool<SessionAttachment> session_pool_;
   ObjectPool<ClientHelloBuffer> client_hello_pool_;

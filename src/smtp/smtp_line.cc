@@ -1,6 +1,7 @@
 #include "smtp/smtp_line.h"
 
 #include <array>
+#include <cstdint>
 
 namespace smtpguard {
 namespace {
@@ -18,6 +19,7 @@ bool equalsNoCase(std::string_view s, std::string_view want) {
 }
 
 using smtp_detail::isBlank;
+using smtp_detail::isCommandSpace;
 using smtp_detail::isDigit;
 using smtp_detail::trimLeft;
 using smtp_detail::trimRight;
@@ -82,7 +84,7 @@ AuthLineHead inspectAuthHead(std::string_view head, std::string_view tail) {
   auto at = [&](size_t i) { return i < head.size() ? head[i] : tail[i - head.size()]; };
   AuthLineHead r;
   size_t i = 0;
-  while (i < n && isBlank(at(i))) ++i;
+  while (i < n && isCommandSpace(at(i))) ++i;
   constexpr std::string_view kAuth = "AUTH";
   for (size_t k = 0; k < kAuth.size(); ++k, ++i) {
     if (i >= n) return r;  // undecided
@@ -92,12 +94,11 @@ AuthLineHead inspectAuthHead(std::string_view head, std::string_view tail) {
     }
   }
   if (i >= n) return r;
-  char sep = at(i);
-  if (!isBlank(sep) && sep != '\r') {
+  if (!isCommandSpace(at(i))) {
     r.kind = AuthLineHead::Kind::kNotAuth;  // AUTHX...
     return r;
   }
-  while (i < n && isBlank(at(i))) ++i;
+  while (i < n && isCommandSpace(at(i))) ++i;
   r.mech_begin = i;
   while (i < n && !isBlank(at(i)) && at(i) != '\r') {
     if (i - r.mech_begin == kMaxMechLength) break;  // longer than any mechanism: stop keeping
@@ -118,12 +119,15 @@ BdatArgs parseBdatArgs(std::string_view arg) {
   arg = trimRight(trimLeft(arg));
   BdatArgs r;
   size_t i = 0;
+  bool too_big = false;
+  constexpr uint64_t kMaxSize = INT64_MAX;
   while (i < arg.size() && isDigit(arg[i])) {
     uint64_t d = static_cast<uint64_t>(arg[i] - '0');
-    r.size = r.size > (UINT64_MAX - d) / 10 ? UINT64_MAX : r.size * 10 + d;
+    if (r.size > (kMaxSize - d) / 10) too_big = true;
+    if (!too_big) r.size = r.size * 10 + d;
     ++i;
   }
-  if (i == 0) return r;  // RFC 3030 §2: chunk-size is 1*DIGIT
+  if (i == 0 || too_big) return r;  // RFC 3030 §2: chunk-size is 1*DIGIT
   std::string_view rest = trimLeft(arg.substr(i));
   if (rest.empty()) {
     r.valid = true;

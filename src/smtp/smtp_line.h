@@ -16,11 +16,17 @@
 
 namespace smtpguard {
 
-// Longest command or reply line the engine reads, CR included, LF excluded. RFC 5321
-// §4.5.3.1.4-5 set 512 for commands and replies; real servers send longer EHLO and banner lines,
-// so the text-line limit of §4.5.3.1.6 (1000) is used for both. AUTH lines are exempt: RFC 4954
-// §4 allows 12288 octets, and the engine never keeps more than the mechanism of one.
+// Longest command or reply line the engine keeps, CR included, LF excluded: the text-line limit
+// of RFC 5321 §4.5.3.1.6 (1000). Real servers send longer EHLO and banner lines than the 512 of
+// §4.5.3.1.5, and accept longer commands (Postfix: 2048), so a longer line is still read by its
+// head. AUTH lines are exempt: RFC 4954 §4 allows 12288 octets, and the engine never keeps more
+// than the mechanism of one.
 inline constexpr size_t kMaxLineLength = 1000;
+
+// RFC 5321 §4.5.3.1.4: a command line is at most 512 octets with its CRLF. A longer one is
+// counted and flagged (command_line_too_long): a server with a shorter buffer may split it and
+// run what follows the split as a command of its own.
+inline constexpr size_t kMaxCommandLine = 512;
 
 // RFC 4422 §3.1: a SASL mechanism name is at most 20 characters.
 inline constexpr size_t kMaxMechLength = 20;
@@ -49,8 +55,9 @@ struct SmtpCommand {
   std::string_view arg;  // after the verb and its separating blanks, trailing blanks removed
 };
 
-// Verbs are case-insensitive (RFC 5321 §2.4). Leading blanks are skipped because some servers
-// tolerate them, and a command the server runs must not escape us.
+// Verbs are case-insensitive (RFC 5321 §2.4). White space before and after the verb is skipped
+// as servers skip it (Postfix's smtpd_token() takes any isspace(): blanks, VT, FF, CR), so that
+// a command the server runs cannot escape us.
 inline SmtpCommand parseCommand(std::string_view line);
 
 enum class SmtpAuthMech : uint8_t {
@@ -152,10 +159,11 @@ inline bool isMaskedStarttls(std::string_view keyword);
 struct BdatArgs {
   bool valid = false;
   bool last = false;
-  uint64_t size = 0;  // saturates at UINT64_MAX: the server waits for every octet too
+  uint64_t size = 0;
 };
 
-// "<chunk-size> [LAST]" (RFC 3030 §2).
+// "<chunk-size> [LAST]" (RFC 3030 §2). A size beyond 2^63-1 is invalid: no server holds it in its
+// off_t, so to the server it is a syntax error (501) and the octets after it are not a chunk.
 BdatArgs parseBdatArgs(std::string_view arg);
 
 // The domain of "FROM:<local@domain> [params]" (RFC 5321 §4.1.2); empty for the null path <>.
@@ -170,8 +178,14 @@ inline std::string_view heloName(std::string_view arg);
 
 namespace smtp_detail {
 
+// SP and HTAB, and the VT and FF that servers' isspace() also skips between tokens.
 constexpr bool isBlank(char c) {
-  return c == ' ' || c == '\t';
+  return c == ' ' || c == '\t' || c == '\v' || c == '\f';
+}
+// What may stand before a verb or between it and its argument: a blank, or a CR that does not end
+// the line (only LF does, RFC 5321 §2.3.8 notwithstanding, in every server we follow).
+constexpr bool isCommandSpace(char c) {
+  return isBlank(c) || c == '\r';
 }
 constexpr bool isDigit(char c) {
   return c >= '0' && c <= '9';
@@ -185,6 +199,11 @@ constexpr std::string_view trimLeft(std::string_view s) {
   return s;
 }
 
+constexpr std::string_view trimCommandSpace(std::string_view s) {
+  while (!s.empty() && isCommandSpace(s.front())) s.remove_prefix(1);
+  return s;
+}
+
 constexpr std::string_view trimRight(std::string_view s) {
   while (!s.empty() && (isBlank(s.back()) || s.back() == '\r')) s.remove_suffix(1);
   return s;
@@ -194,7 +213,7 @@ constexpr std::string_view trimRight(std::string_view s) {
 enum CharClass : uint8_t { kClassBlank = 1, kClassCr = 2, kClassEquals = 4 };
 inline constexpr std::array<uint8_t, 256> kCharClass = [] {
   std::array<uint8_t, 256> t{};
-  t[' '] = t['\t'] = kClassBlank;
+  t[' '] = t['\t'] = t['\v'] = t['\f'] = kClassBlank;
   t['\r'] = kClassCr;
   t['='] = kClassEquals;
   return t;
@@ -374,18 +393,18 @@ constexpr SmtpExtension extensionOf(std::string_view keyword) {
 
 inline SmtpCommand parseCommand(std::string_view line) {
   using namespace smtp_detail;
-  line = trimRight(trimLeft(line));
+  line = trimRight(trimCommandSpace(line));
   SmtpCommand cmd;
   if (line.empty()) return cmd;
-  // A known four-letter verb followed by a blank or the end ends at 4: no scan for the blank.
+  // A known four-letter verb followed by white space or the end ends at 4: no scan for it.
   size_t end = 4;
-  const bool four = line.size() == 4 || (line.size() > 4 && isBlank(line[4]));
+  const bool four = line.size() == 4 || (line.size() > 4 && isCommandSpace(line[4]));
   cmd.verb = four ? verbOf(line.substr(0, 4)) : SmtpVerb::kUnknown;
   if (cmd.verb == SmtpVerb::kUnknown) {
-    end = spanUntil(line, 0, kClassBlank);
+    end = spanUntil(line, 0, kClassBlank | kClassCr);
     cmd.verb = verbOf(line.substr(0, end));
   }
-  cmd.arg = trimLeft(line.substr(end));
+  cmd.arg = trimCommandSpace(line.substr(end));
   return cmd;
 }
 

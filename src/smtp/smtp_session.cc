@@ -24,7 +24,7 @@ enum Flag : uint32_t {
   kReportedMasked = 1u << 10,       // starttls_masked raised (once per flow)
   kReportedImplicit = 1u << 11,     // plaintext_on_implicit_tls_port raised (once per flow)
   kReportedInjection = 1u << 12,    // starttls_injection raised for the outstanding STARTTLS
-  kBodyUntouched = 1u << 13,        // DATA sent, no body byte yet: a refusal cancels the body
+  kShadow = 1u << 13,               // DATA awaits its reply: client bytes are also read as a body
   kBdatLast = 1u << 14,             // the chunk being skipped ends the message
   kClientResyncOnReply = 1u << 15,  // a gap hit a body: resume commands when the server replies
   kClientInStash = 1u << 16,        // the client line head is in scratch_ (the pool was empty)
@@ -36,7 +36,14 @@ enum Flag : uint32_t {
   kColdClient = 1u << 21,
   kColdServer = 1u << 22,
   kColdHelo = 1u << 23,
+  // The client's first bytes (or its first after a 220 to STARTTLS) are being read as a
+  // possible TLS record header; those seen so far are the client line head.
+  kTlsProbe = 1u << 24,
+  kReportedLongLine = 1u << 25,  // command_line_too_long raised (once per flow)
+  kShadowEnded = 1u << 26,       // the body read alongside the commands reached CRLF.CRLF
+  kShadowStateShift = 27,        // 3 bits: the ClientState of that body (kBody + n)
 };
+constexpr uint32_t kShadowStateMask = 7u << kShadowStateShift;
 constexpr uint32_t kStarttlsResultMask = 3u << kStarttlsResultShift;
 constexpr uint32_t kColdInUse = kColdClient | kColdServer | kColdHelo;
 
@@ -62,7 +69,7 @@ enum class ServerState : uint8_t {
 
 // Commands awaiting a reply, so that each reply is matched to its command under pipelining
 // (RFC 2920 §3.1: replies come in command order).
-enum class Pending : uint8_t { kNone, kOther, kEhlo, kHelo, kStarttls, kAuth, kData };
+enum class Pending : uint8_t { kNone, kOther, kEhlo, kHelo, kStarttls, kAuth, kData, kBdat };
 constexpr size_t kPendingSlots = sizeof(SmtpHot::pending_);
 constexpr uint8_t kRunMax = 31;  // count - 1 held in 5 bits
 
@@ -70,11 +77,13 @@ constexpr size_t kStashSize = sizeof(SmtpHot::scratch_);
 constexpr std::string_view kAnomalyNames[] = {
     "starttls_injection",        "plaintext_after_starttls", "plaintext_on_implicit_tls_port",
     "starttls_offered_not_used", "starttls_not_offered",     "starttls_masked",
+    "command_line_too_long",
 };
 constexpr Counter kAnomalyCounters[] = {
     Counter::kSmtpAnomalyStarttlsInjection,      Counter::kSmtpAnomalyPlaintextAfterStarttls,
     Counter::kSmtpAnomalyPlaintextOnImplicitTls, Counter::kSmtpAnomalyStarttlsOfferedNotUsed,
     Counter::kSmtpAnomalyStarttlsNotOffered,     Counter::kSmtpAnomalyStarttlsMasked,
+    Counter::kSmtpAnomalyCommandLineTooLong,
 };
 static_assert(std::size(kAnomalyNames) == static_cast<size_t>(SmtpAnomaly::kCount));
 static_assert(std::size(kAnomalyCounters) == static_cast<size_t>(SmtpAnomaly::kCount));
@@ -101,21 +110,81 @@ constexpr std::array<Counter, kAuthMechCount> kMechCounters = {
     Counter::kSmtpAuthPlaintextOther,
 };
 
-// RFC 8446 §5.1: a handshake record (22) with legacy major version 3; its first message must be
-// a ClientHello (§4, type 1). Only the bytes present are checked: the TLS parser validates all.
-bool looksLikeClientHello(Bytes d) {
-  if (d.empty() || d[0] != 0x16) return false;
-  if (d.size() > 1 && d[1] != 0x03) return false;
-  if (d.size() > 5 && d[5] != 0x01) return false;
-  return true;
+enum class TlsProbe : uint8_t { kTls, kCleartext, kUndecided };
+
+// RFC 8446 §5.1: a TLS stream starts with a handshake record (type 22), legacy version 3.0 to
+// 3.4, a length no record may exceed (2^14), and its first message is a ClientHello (§4.1.2,
+// type 1). All six bytes must be there: a lone 0x16 followed by cleartext is SMTP to the server,
+// so it must be to us (issue 9). The line head holds the first bytes when they came alone.
+TlsProbe probeClientHello(std::string_view head, Bytes d) {
+  const size_t n = head.size() + d.size();
+  auto at = [&](size_t i) -> uint8_t {
+    return i < head.size() ? static_cast<uint8_t>(head[i]) : d[i - head.size()];
+  };
+  constexpr size_t kProbeBytes = 6;
+  constexpr unsigned kMaxRecord = 1u << 14;
+  if (n > 0 && at(0) != 0x16) return TlsProbe::kCleartext;
+  if (n > 1 && at(1) != 0x03) return TlsProbe::kCleartext;
+  if (n > 2 && at(2) > 0x04) return TlsProbe::kCleartext;
+  if (n > 4) {
+    const unsigned len = (unsigned{at(3)} << 8) | at(4);
+    if (len == 0 || len > kMaxRecord) return TlsProbe::kCleartext;
+  }
+  if (n > 5 && at(5) != 0x01) return TlsProbe::kCleartext;
+  return n < kProbeBytes ? TlsProbe::kUndecided : TlsProbe::kTls;
 }
 
 using smtp_detail::isBlank;
 
+using smtp_detail::isCommandSpace;
+
 // Whether a new command line can be AUTH, judged by its first byte: inspectAuthHead() skips
-// blanks, then wants 'A' in either case. Most lines are spared the inspection.
+// white space, then wants 'A' in either case. Most lines are spared the inspection.
 bool mayStartAuth(std::string_view frag) {
-  return !frag.empty() && (isBlank(frag[0]) || (frag[0] | 0x20) == 'a');
+  return !frag.empty() && (isCommandSpace(frag[0]) || (frag[0] | 0x20) == 'a');
+}
+
+// Follows a DATA body (RFC 5321 §4.1.1.4: it ends at CRLF "." CRLF; a line starting with a dot
+// is otherwise dot-stuffed content, §4.5.2) from state s over d[pos..]. Returns the position
+// after the end of the body, or d.size() with s where the chunk left it. Bare LF never ends it
+// (§2.3.8): the SMTP smuggling fixes of 2023 made servers agree.
+size_t followBody(Bytes d, size_t pos, ClientState& s, bool& ended) {
+  ended = false;
+  const size_t n = d.size();
+  while (pos < n) {
+    if (s == ClientState::kBody) {
+      const void* cr = std::memchr(d.data() + pos, '\r', n - pos);
+      if (!cr) return n;
+      pos = static_cast<size_t>(static_cast<const uint8_t*>(cr) - d.data()) + 1;
+      s = ClientState::kBodyCr;
+      continue;
+    }
+    uint8_t c = d[pos++];
+    switch (s) {
+      case ClientState::kBodyCr:
+        s = c == '\n' ? ClientState::kBodyLineStart
+                      : (c == '\r' ? ClientState::kBodyCr : ClientState::kBody);
+        break;
+      case ClientState::kBodyLineStart:
+        s = c == '.' ? ClientState::kBodyDot
+                     : (c == '\r' ? ClientState::kBodyCr : ClientState::kBody);
+        break;
+      case ClientState::kBodyDot:
+        s = c == '\r' ? ClientState::kBodyDotCr : ClientState::kBody;
+        break;
+      case ClientState::kBodyDotCr:
+        if (c == '\n') {
+          ended = true;
+          return pos;
+        }
+        s = c == '\r' ? ClientState::kBodyCr : ClientState::kBody;
+        break;
+      default:
+        s = ClientState::kBody;
+        break;
+    }
+  }
+  return pos;
 }
 
 bool isBodyState(ClientState s) {
@@ -130,6 +199,8 @@ class Session {
       : hot_(hot), ctx_(ctx), result_(result) {}
 
   void onClient(Bytes d);
+  void parseClient(Bytes d);
+  bool probeTls(Bytes d);
   void onServer(Bytes d);
   void onGap(Direction dir);
 
@@ -169,15 +240,30 @@ class Session {
   // --- client side
   std::string_view clientHead();
   void appendClient(std::string_view frag);
+  void appendRaw(std::string_view frag);
   void clearClientLine();
+  uint32_t lineSeen() { return has(kColdClient) ? attached().client_seen : 0; }
+  void addSeen(size_t n);
   size_t clientLine(Bytes d, size_t pos);
   size_t clientLineSlow(Bytes d, size_t pos, const void* lf, std::string_view frag);
   size_t skipToLf(Bytes d, size_t pos, bool& found);
   size_t scanBody(Bytes d, size_t pos);
+  void followShadow(Bytes d, size_t pos);
+  ClientState shadowState() const {
+    return static_cast<ClientState>(static_cast<uint32_t>(ClientState::kBody) +
+                                    ((hot_.flags_ & kShadowStateMask) >> kShadowStateShift));
+  }
+  void setShadowState(ClientState st) {
+    const auto n = static_cast<uint32_t>(st) - static_cast<uint32_t>(ClientState::kBody);
+    hot_.flags_ = (hot_.flags_ & ~kShadowStateMask) | (n << kShadowStateShift);
+  }
   size_t skipBdat(Bytes d, size_t pos);
-  // Inlined into the common path; the rare paths call the out-of-line copy.
-  [[gnu::always_inline]] void processCommand(std::string_view line, bool truncated);
-  [[gnu::noinline]] void processCommandOutOfLine(std::string_view line, bool truncated);
+  // Inlined into the common path; the rare paths call the out-of-line copy. length: octets of
+  // the whole line with its LF, kept or not.
+  [[gnu::always_inline]] void processCommand(std::string_view line, bool truncated, size_t length);
+  [[gnu::noinline]] void processCommandOutOfLine(std::string_view line, bool truncated,
+                                                 size_t length);
+  void longCommandLine();
   void processAuth(std::string_view mech);
   void storeHelo(std::string_view name);
   void endOfData();
@@ -193,6 +279,7 @@ class Session {
   void dispatchReply(Pending kind, uint16_t code, unsigned cls);
   void ehloLine(std::string_view text);
   void lostServerLine();
+  void startBody();
 
   // --- events
   void anomaly(SmtpAnomaly a, std::string_view detail);
@@ -203,6 +290,7 @@ class Session {
   SmtpHot& hot_;
   SmtpContext& ctx_;
   SmtpChunkResult& result_;
+  bool data_line_ended_ = false;  // processCommand() read a DATA that starts a body shadow
 };
 
 SmtpCold* Session::attachCold() {
@@ -288,8 +376,21 @@ inline std::string_view Session::clientHead() {
   return {c.client_line, c.client_len};
 }
 
-// Callers pass only bytes that may be kept: never past an AUTH mechanism.
+// Callers pass only bytes that may be kept: never past an AUTH mechanism. White space before
+// the verb is kept as one blank, however much of it comes: it cannot push the verb out of the
+// head (issue 9: 1100 blanks in one segment, AUTH in the next), and it reads the same.
 void Session::appendClient(std::string_view frag) {
+  const std::string_view head = clientHead();
+  if (head.empty() || (head.size() == 1 && head[0] == ' ')) {
+    size_t k = 0;
+    while (k < frag.size() && isCommandSpace(frag[k])) ++k;
+    if (k != 0 && head.empty()) appendRaw(" ");
+    frag.remove_prefix(k);
+  }
+  appendRaw(frag);
+}
+
+void Session::appendRaw(std::string_view frag) {
   if (frag.empty() || has(kClientTruncated)) return;
   if (!has(kClientInStash)) {
     if (SmtpCold* c = attachCold()) {
@@ -298,10 +399,7 @@ void Session::appendClient(std::string_view frag) {
       std::memcpy(c->client_line + c->client_len, frag.data(), n);
       c->client_len = static_cast<uint16_t>(c->client_len + n);
       set(kColdClient);  // frag is not empty, so neither is the line
-      if (n < frag.size()) {
-        set(kClientTruncated);
-        count(Counter::kSmtpLinesOverlong);
-      }
+      if (n < frag.size()) set(kClientTruncated);
       return;
     }
     // Pool empty: keep the head in the hot state, enough for the verb; the rest is lost.
@@ -314,11 +412,18 @@ void Session::appendClient(std::string_view frag) {
   if (n < frag.size()) set(kClientTruncated);
 }
 
+void Session::addSeen(size_t n) {
+  if (!has(kColdClient)) return;  // the pool was empty: the length is not followed
+  SmtpCold& c = attached();
+  c.client_seen = static_cast<uint32_t>(std::min<size_t>(c.client_seen + n, UINT32_MAX));
+}
+
 inline void Session::clearClientLine() {
   clear(kClientInStash | kClientTruncated);
   hot_.stash_len_ = 0;
   if (has(kColdClient)) {
     attached().client_len = 0;
+    attached().client_seen = 0;
     clear(kColdClient);
   }
 }
@@ -335,23 +440,59 @@ void Session::onClient(Bytes d) {
     return;
   }
   if (d.empty()) return;
-  if (!has(kClientSeen)) {
-    set(kClientSeen);
-    if (looksLikeClientHello(d)) {
-      beginTls(Direction::kClientToServer, 0, SmtpTlsKind::kImplicit);
-      return;
+  if (!has(kClientSeen)) set(kClientSeen | kTlsProbe);
+  if (has(kTlsProbe) && probeTls(d)) return;
+  parseClient(d);
+  maybeReleaseCold();
+}
+
+// Reads the chunk as the possible start of a TLS stream. True when the chunk was taken (TLS
+// began, or the header is still undecided); false to parse it as SMTP, after the held bytes.
+bool Session::probeTls(Bytes d) {
+  const std::string_view head = clientHead();
+  switch (probeClientHello(head, d)) {
+    case TlsProbe::kTls: {
+      clear(kTlsProbe);
+      result_.tls_head_len = static_cast<uint8_t>(head.size());
+      std::memcpy(result_.tls_head.data(), head.data(), head.size());
+      beginTls(
+          Direction::kClientToServer, 0,
+          hot_.mode_ == SmtpMode::kTlsPending ? SmtpTlsKind::kStarttls : SmtpTlsKind::kImplicit);
+      maybeReleaseCold();
+      return true;
     }
+    case TlsProbe::kUndecided:
+      // At most five bytes of a record header: nothing a credential could be in.
+      appendClient({reinterpret_cast<const char*>(d.data()), d.size()});
+      setClientState(ClientState::kLine);
+      return true;
+    case TlsProbe::kCleartext:
+      break;
   }
+  clear(kTlsProbe);
   if (hot_.mode_ == SmtpMode::kTlsPending) {
     // RFC 3207 §4: after the 220 the client must start the TLS handshake at once.
-    if (looksLikeClientHello(d)) {
-      beginTls(Direction::kClientToServer, 0, SmtpTlsKind::kStarttls);
-      return;
-    }
     hot_.mode_ = SmtpMode::kSmtp;
     set(kPlaintextAfterTls);
     anomaly(SmtpAnomaly::kPlaintextAfterStarttls, "client sent cleartext after the 220");
   }
+  if (!head.empty()) {
+    // The held bytes begin the first line, and may end it (an LF in a length byte): parse them
+    // as the server does, from a line start.
+    std::array<uint8_t, kStashSize> held{};
+    const size_t n = std::min(head.size(), held.size());
+    std::memcpy(held.data(), head.data(), n);
+    clearClientLine();
+    setClientState(ClientState::kLineStart);
+    parseClient(Bytes(held.data(), n));
+  }
+  return false;
+}
+
+void Session::parseClient(Bytes d) {
+  // The body read alongside the commands covers this chunk from its start, or from the end of a
+  // DATA line in it.
+  size_t shadow_from = has(kShadow) ? 0 : SIZE_MAX;
   size_t pos = 0;
   while (pos < d.size()) {
     bool found = false;
@@ -370,6 +511,10 @@ void Session::onClient(Bytes d) {
         [[fallthrough]];
       case ClientState::kLine:
         pos = clientLine(d, pos);
+        if (data_line_ended_) {
+          data_line_ended_ = false;
+          shadow_from = pos;
+        }
         break;
       case ClientState::kSasl:
         result_.auth_in_clear = true;
@@ -392,7 +537,7 @@ void Session::onClient(Bytes d) {
     }
     if (hot_.mode_ == SmtpMode::kTls) break;
   }
-  maybeReleaseCold();
+  if (shadow_from < d.size() && has(kShadow) && !has(kShadowEnded)) followShadow(d, shadow_from);
 }
 
 // A command line from pos: complete it, act on an AUTH as soon as its mechanism ends, or keep
@@ -408,11 +553,11 @@ size_t Session::clientLine(Bytes d, size_t pos) {
   if (lf != nullptr && !mayStartAuth(frag) && !has(kClientInStash | kColdClient | kClientTruncated))
       [[likely]] {
     setClientState(ClientState::kLineStart);
-    if (frag.size() > kMaxLineLength) {
-      count(Counter::kSmtpLinesOverlong);
-      processCommandOutOfLine(frag.substr(0, kMaxLineLength), true);
+    if (frag.size() >= kMaxCommandLine) {
+      processCommandOutOfLine(frag.substr(0, std::min(frag.size(), kMaxLineLength)),
+                              frag.size() > kMaxLineLength, avail + 1);
     } else {
-      processCommand(frag, false);
+      processCommand(frag, false, avail + 1);
     }
     return pos + avail + 1;
   }
@@ -456,30 +601,31 @@ size_t Session::clientLineSlow(Bytes d, size_t pos, const void* lf, std::string_
 
   if (!lf) {
     appendClient(frag);
+    addSeen(avail);
     return d.size();
   }
   setClientState(ClientState::kLineStart);
+  const size_t length = lineSeen() + avail + 1;
   if (head.empty()) {
-    if (frag.size() > kMaxLineLength) {
-      count(Counter::kSmtpLinesOverlong);
-      processCommandOutOfLine(frag.substr(0, kMaxLineLength), true);
-    } else {
-      processCommandOutOfLine(frag, false);
-    }
+    processCommandOutOfLine(frag.substr(0, std::min(frag.size(), kMaxLineLength)),
+                            frag.size() > kMaxLineLength, length);
   } else {
     appendClient(frag);
-    processCommandOutOfLine(clientHead(), has(kClientTruncated));
+    processCommandOutOfLine(clientHead(), has(kClientTruncated), length);
   }
   clearClientLine();
   return pos + avail + 1;
 }
 
-void Session::processCommandOutOfLine(std::string_view line, bool truncated) {
-  processCommand(line, truncated);
+void Session::processCommandOutOfLine(std::string_view line, bool truncated, size_t length) {
+  processCommand(line, truncated, length);
 }
 
-inline void Session::processCommand(std::string_view line, bool truncated) {
+inline void Session::processCommand(std::string_view line, bool truncated, size_t length) {
   SmtpCommand cmd = parseCommand(line);
+  // AUTH lines may be longer (RFC 4954 §4: 12288 octets).
+  if (length > kMaxCommandLine && cmd.verb != SmtpVerb::kAuth) [[unlikely]]
+    longCommandLine();
   if (cmd.verb == SmtpVerb::kNone) return;
   count(Counter::kSmtpCommands);
   checkImplicitPort("client command in clear");
@@ -513,24 +659,34 @@ inline void Session::processCommand(std::string_view line, bool truncated) {
       processAuth(heloName(cmd.arg));
       break;
     case SmtpVerb::kData:
-      // Body mode starts now, not at the 354: a pipelined body can never pass for commands.
+      // The body starts at the 354, not here: a server that refuses DATA reads on as commands
+      // (issue 9: DATA refused, AUTH pipelined behind it). Until the reply the client's bytes are
+      // read as commands and, alongside, as a body from the end of this line, so that the 354
+      // finds where that body stands. With two DATAs in flight neither body can be placed.
+      if (pendingHas(Pending::kData) || has(kShadow)) {
+        clear(kShadow | kShadowEnded);
+      } else {
+        set(kShadow);
+        clear(kShadowEnded);
+        setShadowState(ClientState::kBodyLineStart);
+        data_line_ended_ = true;
+      }
       push(Pending::kData);
-      setClientState(ClientState::kBodyLineStart);
-      set(kBodyUntouched);
       break;
     case SmtpVerb::kBdat: {
-      push(Pending::kOther);
+      push(Pending::kBdat);
       BdatArgs bdat = parseBdatArgs(cmd.arg);
       clearClientLine();  // the line may live in scratch_, which now holds the octet count
-      if (truncated) {
-        // The size may have been cut: follow lines until the server answers the chunk.
-        setClientState(ClientState::kBody);
-        set(kClientResyncOnReply);
-      } else if (bdat.valid && bdat.size > 0) {
+      // RFC 3030 §2: the chunk follows without waiting for a reply, but only a server that
+      // offered CHUNKING and can read the size takes it as a chunk; any other answers 5xx and
+      // reads the octets as commands, and so do we. A cut line may have lost digits.
+      const bool chunking = (hot_.extensions_ & extensionBit(SmtpExtension::kChunking)) != 0;
+      if (truncated || !bdat.valid || !chunking) break;
+      if (bdat.size > 0) {
         setBdatRemaining(bdat.size);
         if (bdat.last) set(kBdatLast);
         setClientState(ClientState::kBdat);
-      } else if (bdat.valid && bdat.last) {
+      } else if (bdat.last) {
         messageEnd();
       }
       break;
@@ -539,6 +695,13 @@ inline void Session::processCommand(std::string_view line, bool truncated) {
       push(Pending::kOther);
       break;
   }
+}
+
+void Session::longCommandLine() {
+  count(Counter::kSmtpLinesOverlong);
+  if (has(kReportedLongLine)) return;
+  set(kReportedLongLine);
+  anomaly(SmtpAnomaly::kCommandLineTooLong, "command line over 512 octets");
 }
 
 void Session::processAuth(std::string_view mech_text) {
@@ -567,51 +730,29 @@ void Session::storeHelo(std::string_view name) {
   }
 }
 
-// The body ends at CRLF "." CRLF (RFC 5321 §4.1.1.4); a line starting with a dot is otherwise
-// dot-stuffed content (§4.5.2). Bare LF never ends it (§2.3.8): the SMTP smuggling fixes of 2023
-// made servers agree.
 size_t Session::scanBody(Bytes d, size_t pos) {
-  clear(kBodyUntouched);
-  ClientState s = clientState();
-  const size_t n = d.size();
-  while (pos < n) {
-    if (s == ClientState::kBody) {
-      const void* cr = std::memchr(d.data() + pos, '\r', n - pos);
-      if (!cr) {
-        pos = n;
-        break;
-      }
-      pos = static_cast<size_t>(static_cast<const uint8_t*>(cr) - d.data()) + 1;
-      s = ClientState::kBodyCr;
-      continue;
-    }
-    uint8_t c = d[pos++];
-    switch (s) {
-      case ClientState::kBodyCr:
-        s = c == '\n' ? ClientState::kBodyLineStart
-                      : (c == '\r' ? ClientState::kBodyCr : ClientState::kBody);
-        break;
-      case ClientState::kBodyLineStart:
-        s = c == '.' ? ClientState::kBodyDot
-                     : (c == '\r' ? ClientState::kBodyCr : ClientState::kBody);
-        break;
-      case ClientState::kBodyDot:
-        s = c == '\r' ? ClientState::kBodyDotCr : ClientState::kBody;
-        break;
-      case ClientState::kBodyDotCr:
-        if (c == '\n') {
-          endOfData();
-          return pos;
-        }
-        s = c == '\r' ? ClientState::kBodyCr : ClientState::kBody;
-        break;
-      default:
-        s = ClientState::kBody;
-        break;
-    }
+  ClientState st = clientState();
+  bool ended = false;
+  pos = followBody(d, pos, st, ended);
+  if (ended) {
+    endOfData();
+  } else {
+    setClientState(st);
   }
-  setClientState(s);
   return pos;
+}
+
+// While a DATA awaits its reply the client's bytes are read as commands (a refused DATA leaves
+// the server reading commands) and, here, as the body they become if the reply is 354.
+void Session::followShadow(Bytes d, size_t pos) {
+  ClientState st = shadowState();
+  bool ended = false;
+  followBody(d, pos, st, ended);
+  if (ended) {
+    set(kShadowEnded);
+  } else {
+    setShadowState(st);
+  }
 }
 
 void Session::endOfData() {
@@ -815,6 +956,9 @@ Pending Session::matchReply(uint16_t code, unsigned cls) {
   if (code == 334 || code == 235) only = Pending::kAuth;
   if (only != Pending::kNone && front() != only && pendingHas(only))
     while (front() != only) pop();
+  // Only DATA gets a 354; its entry may have gone with a lost reply line, but the body read
+  // alongside says a DATA is waiting.
+  if (code == 354 && !pendingHas(Pending::kData) && has(kShadow)) return Pending::kData;
   Pending kind = front();
   if (cls == 2 && ((kind == Pending::kStarttls && code != 220) || kind == Pending::kData ||
                    (kind == Pending::kAuth && code != 235)))
@@ -841,8 +985,12 @@ void Session::dispatchReply(Pending kind, uint16_t code, unsigned cls) {
         count(Counter::kSmtpStarttlsAccepted);
         hot_.mode_ = SmtpMode::kTlsPending;
         // RFC 3207 §4.2: commands injected behind STARTTLS are discarded (or answered inside
-        // TLS): none of them will get a cleartext reply.
+        // TLS): none of them will get a cleartext reply. The next client bytes are read as a
+        // possible ClientHello.
         std::memset(hot_.pending_, 0, kPendingSlots);
+        clearClientLine();
+        setClientState(ClientState::kLineStart);
+        set(kTlsProbe);
       } else if (cls == 4 || cls == 5) {
         res = SmtpStarttlsResult::kRefused;
         count(Counter::kSmtpStarttlsRefused);
@@ -860,11 +1008,21 @@ void Session::dispatchReply(Pending kind, uint16_t code, unsigned cls) {
       ctx_.observer.onAuthResult(code, cls == 2);
       break;
     case Pending::kData:
+      if (front() == Pending::kData) pop();
+      if (code == 354) startBody();
+      // Any other reply: the server reads on as commands, as we did.
+      clear(kShadow | kShadowEnded);
+      break;
+    case Pending::kBdat:
       pop();
-      // DATA refused before any body byte: the client goes on with commands.
-      if (code != 354 && has(kBodyUntouched) && clientState() == ClientState::kBodyLineStart)
+      // RFC 3030 §2: an error reply to the BDAT whose chunk we are still skipping means the
+      // server did not take the octets as a chunk: they are commands from here.
+      if ((cls == 4 || cls == 5) && clientState() == ClientState::kBdat &&
+          !pendingHas(Pending::kBdat)) {
+        setBdatRemaining(0);
+        clear(kBdatLast);
         setClientState(ClientState::kLineStart);
-      clear(kBodyUntouched);
+      }
       break;
     case Pending::kHelo:
     case Pending::kOther:
@@ -873,6 +1031,24 @@ void Session::dispatchReply(Pending kind, uint16_t code, unsigned cls) {
     case Pending::kNone:
       break;
   }
+}
+
+// The 354: the client's bytes since DATA were a body, not the commands they were read as.
+void Session::startBody() {
+  if (!has(kShadow)) return;  // two DATAs in flight, or bytes lost: stay with commands
+  // The replies the server will send are for the message, not for the "commands" read in it
+  // (nor, with the body already over, for the ones read after its dot: those go unmatched).
+  std::memset(hot_.pending_, 0, kPendingSlots);
+  if (has(kShadowEnded)) {
+    // The whole body came before the 354 (RFC 2920 forbids it): what followed its dot was read
+    // as the commands it is.
+    push(Pending::kOther);
+    messageEnd();
+    return;
+  }
+  clearClientLine();
+  clear(kBdatLast | kClientResyncOnReply);
+  setClientState(shadowState());
 }
 
 void Session::ehloLine(std::string_view text) {
@@ -939,6 +1115,8 @@ void Session::onGap(Direction dir) {
   if (hot_.mode_ == SmtpMode::kTls) return;
   if (dir == Direction::kClientToServer) {
     set(kClientSeen);
+    // Bytes lost after a DATA: where its body stands is unknown.
+    clear(kTlsProbe | kShadow | kShadowEnded);
     if (hot_.mode_ == SmtpMode::kTlsPending) {
       // The lost bytes followed a 220 to STARTTLS: most likely the ClientHello.
       beginTls(dir, 0, SmtpTlsKind::kStarttls);
@@ -950,7 +1128,7 @@ void Session::onGap(Direction dir) {
     if (isBodyState(s)) {
       // The lone dot (or the chunk end) may have been lost: follow body lines until the server
       // answers the message.
-      clear(kBdatLast | kBodyUntouched);
+      clear(kBdatLast);
       setClientState(ClientState::kBody);
       set(kClientResyncOnReply);
     } else {

@@ -9,11 +9,18 @@
 // implicit TLS (RFC 8314). Once TLS begins the engine stops: the caller feeds the rest of the
 // flow to the TLS parser.
 //
+// Where the server's reading of the bytes is not yet known, the engine takes the reading under
+// which a credential could leave: TLS begins only on a whole record header and ClientHello
+// type, client bytes after DATA are commands until the 354, a BDAT chunk is skipped only when
+// the server offered CHUNKING and the size is one it can read, and blanks of any length before a
+// verb do not hide it.
+//
 // Credentials never leave the packet: the bytes after an AUTH mechanism and every client line of
 // a 334 exchange are skipped in place, never copied, never handed to the observer.
 //
 // Fast path: no heap, no exceptions, no locks, no syscalls, no logging; every buffer bounded.
 
+#include <array>
 #include <cstdint>
 #include <string_view>
 #include <type_traits>
@@ -41,6 +48,7 @@ enum class SmtpAnomaly : uint8_t {
   kStarttlsOfferedNotUsed,      // AUTH or MAIL in clear although STARTTLS was offered
   kStarttlsNotOffered,          // submission server without STARTTLS (RFC 8314 §3.3)
   kStarttlsMasked,              // the capability rewritten by a middlebox ("XXXXXXXA")
+  kCommandLineTooLong,          // RFC 5321 §4.5.3.1.4: a command line over 512 octets
   kCount,
 };
 
@@ -72,7 +80,8 @@ class SmtpObserver {
   virtual void onMailFrom(std::string_view /*domain*/) {}
   virtual void onMessageEnd() {}
   // From byte `offset` of the current chunk on, the flow is TLS (0 when called from smtpOnGap:
-  // the next chunk of that direction starts inside the TLS stream).
+  // the next chunk of that direction starts inside the TLS stream). Bytes held from earlier
+  // chunks (SmtpChunkResult::tls_head) precede it.
   virtual void onTlsBegin(Direction /*dir*/, uint32_t /*offset*/, SmtpTlsKind /*kind*/) {}
 };
 
@@ -84,6 +93,7 @@ struct alignas(64) SmtpCold {
   uint16_t client_len = 0;                       // head of a client line waiting for its LF
   uint16_t server_len = 0;
   uint16_t helo_len = 0;
+  uint32_t client_seen = 0;  // octets of that line in earlier chunks, kept or not
   char helo[kMaxHeloLength];
   char client_line[kMaxLineLength];
   char server_line[kMaxLineLength];
@@ -128,6 +138,11 @@ struct SmtpChunkResult {
   // From this byte of the chunk on, the bytes are TLS: feed them to the TLS parser (also every
   // later chunk of the flow, in both directions). kNoTls: no TLS in this chunk.
   uint32_t tls_offset = kNoTls;
+  // The first bytes of the TLS stream when they came in earlier chunks: a record header split
+  // before its sixth byte is held until it can be told from cleartext. With tls_offset set, feed
+  // these to the TLS parser before data[tls_offset].
+  std::array<uint8_t, 5> tls_head{};
+  uint8_t tls_head_len = 0;
   // The chunk carries bytes of a cleartext AUTH command (from its verb on) or of a SASL response
   // line: dropping it keeps the credential from leaving.
   bool auth_in_clear = false;

@@ -60,10 +60,15 @@ namespace smtpguard {
   X(kFlowsRefusedNoState,     "flows.refused_no_state")                               \
   X(kFlowsTableFull,          "flows.table_full")                                     \
   X(kTcpRetransmit,           "tcp.retransmit")                                       \
+  X(kTcpRetransmitUnverified, "tcp.retransmit_unverified")                            \
   X(kTcpOutOfOrder,           "tcp.out_of_order")                                     \
   X(kTcpDesync,               "tcp.desync")                                           \
+  X(kTcpSegmentOutOfWindow,   "tcp.segment_out_of_window")                            \
+  X(kTcpSegmentRefused,       "tcp.segment_refused")                                  \
+  X(kStreamInconsistentRetransmission, "stream.inconsistent_retransmission")          \
   X(kTcpResync,               "tcp.resync")                                           \
   X(kTcpRstOutOfWindow,       "tcp.rst_out_of_window")                                \
+  X(kStreamUninspectedDropped, "stream.uninspected_dropped")                          \
   X(kPoolExhausted,           "pool.exhausted")                                       \
   /* SMTP */                                                                          \
   X(kSmtpStarttlsOffered,     "smtp.starttls.offered")                                \
@@ -99,6 +104,7 @@ namespace smtpguard {
   X(kSmtpAnomalyStarttlsOfferedNotUsed, "smtp.anomaly.starttls_offered_not_used")     \
   X(kSmtpAnomalyStarttlsNotOffered,     "smtp.anomaly.starttls_not_offered")          \
   X(kSmtpAnomalyStarttlsMasked,         "smtp.anomaly.starttls_masked")               \
+  X(kSmtpAnomalyCommandLineTooLong,     "smtp.anomaly.command_line_too_long")         \
   /* TLS */                                                                           \
   X(kTlsMalformed,            "tls.malformed")                                        \
   X(kTlsServerHello,          "tls.server_hello")                                     \

@@ -12,6 +12,9 @@ behind a bad-checksum decoy, through `smtpguard replay --policy <enterprise, wid
   drop / pass    --fragments drop drops every TCP fragment; pass forwards them uninspected.
   checksum       a NOOP decoy with a bad TCP checksum, then the AUTH at the same sequence
                  numbers: with --checksums verify the decoy is dropped and the AUTH seen.
+  ttl / ooo /    a TTL-limited decoy then the AUTH as a differing retransmission (dropped);
+  ahead          the credential half out of order before "AUTH PLAIN " (held, not forwarded);
+                 junk 100 kB ahead then the AUTH in order (out of the window; AUTH blocked).
 
 usage: fragments_test.py SMTPGUARD SOURCE_ROOT
 """
@@ -168,6 +171,37 @@ def main():
         check(cnt["smtp.auth.plaintext"] == 1 and cnt["policy.blocked"] == 1,
               "checksum: the AUTH behind the decoy seen and blocked")
         check(not leaked(out, "checksum"), "checksum: no credential leaves")
+        # Stream normalisation: a decoy that dies at the next hop (TTL 1), then the AUTH at the
+        # same sequence numbers; the credential half out of order before "AUTH PLAIN "; junk
+        # 100 kB past the expected byte, then the AUTH in order.
+        pk, co, so, L3, c, s = session(False, "ttl")
+        line = auth_line("ttl")
+        decoy = E / IP(src=c, dst=s, ttl=1) / TCP(sport=40000, dport=587, flags="PA", seq=co,
+                                                 ack=so) / (b"NOOP " + b"x" * (len(line) - 7) + b"\r\n")
+        real = E / IP(src=c, dst=s) / TCP(sport=40000, dport=587, flags="PA", seq=co, ack=so) / line
+        cnt, out = replay(tmp, "ttl", pk + [decoy, real])
+        check(cnt["stream.inconsistent_retransmission"] == 1 and cnt["stream.uninspected_dropped"] == 1,
+              "ttl: the differing copy is dropped")
+        check(not leaked(out, "ttl"), "ttl: no credential leaves")
+
+        pk, co, so, L3, c, s = session(False, "ooo")
+        line = auth_line("ooo")
+        cut = len(b"AUTH PLAIN ")
+        second = E / IP(src=c, dst=s) / TCP(sport=40000, dport=587, flags="PA", seq=co + cut, ack=so) / line[cut:]
+        first = E / IP(src=c, dst=s) / TCP(sport=40000, dport=587, flags="PA", seq=co, ack=so) / line[:cut]
+        cnt, out = replay(tmp, "ooo", pk + [second, first])
+        check(cnt["smtp.auth.plaintext"] == 1 and cnt["policy.blocked"] == 1,
+              "ooo: the AUTH is seen once the hole fills, and blocked")
+        check(not leaked(out, "ooo"), "ooo: the early credential half did not leave")
+
+        pk, co, so, L3, c, s = session(False, "ahead")
+        junk = E / IP(src=c, dst=s) / TCP(sport=40000, dport=587, flags="PA", seq=co + 100000,
+                                         ack=so) / b"JUNK\r\n"
+        real = E / IP(src=c, dst=s) / TCP(sport=40000, dport=587, flags="PA", seq=co, ack=so) / auth_line("ahead")
+        cnt, out = replay(tmp, "ahead", pk + [junk, real])
+        check(cnt["tcp.segment_out_of_window"] == 1 and cnt["policy.blocked"] == 1,
+              "ahead: the junk is out of the window, the AUTH seen and blocked")
+        check(not leaked(out, "ahead"), "ahead: no credential leaves")
     print(f"{len(failures)} failures")
     return 1 if failures else 0
 

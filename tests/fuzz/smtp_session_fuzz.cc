@@ -3,6 +3,7 @@
 // Input: one config byte (bits 0-1 port class, bit 2 an empty pool), then records: a header
 // byte (bit 0 direction, bit 7 a gap instead of data) and, for data, a length byte and that many
 // bytes (fewer at the end of the input). Checks the engine's promises: offsets inside the chunk,
+// TLS begun only on a whole record header with a ClientHello type (held head included),
 // bounded cold buffers, at most one cold object per flow, none left after smtpRelease.
 #include <cstddef>
 #include <cstdint>
@@ -45,6 +46,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     pos += len;
     check(r.tls_offset == SmtpChunkResult::kNoTls || r.tls_offset <= len);
     check(!was_tls || (hot.mode_ == SmtpMode::kTls && r.tls_offset == 0));
+    check(r.tls_head_len <= r.tls_head.size());
+    check(r.tls_head_len == 0 || r.tls_offset == 0);
+    if (!was_tls && r.tls_offset != SmtpChunkResult::kNoTls) {
+      // RFC 8446 §5.1 and §4: handshake record, version 3.0-3.4, 1..2^14 bytes, ClientHello.
+      check(dir == Direction::kClientToServer && r.tls_head_len + len >= 6);
+      uint8_t h[6];
+      for (size_t i = 0; i < 6; ++i)
+        h[i] = i < r.tls_head_len ? r.tls_head[i] : data[pos - len + (i - r.tls_head_len)];
+      const unsigned rec = (unsigned{h[3]} << 8) | h[4];
+      check(h[0] == 0x16 && h[1] == 3 && h[2] <= 4 && rec != 0 && rec <= 16384 && h[5] == 1);
+    }
     check(pool.inUse() <= 1);
     if (hot.cold_ref_ != 0) {
       const SmtpCold& c = pool.get(hot.cold_ref_ - 1);

@@ -67,6 +67,7 @@ ANOMALIES = (
     "starttls_offered_not_used",
     "starttls_not_offered",
     "starttls_masked",
+    "command_line_too_long",
 )
 SMTP_KEYS = (
     (

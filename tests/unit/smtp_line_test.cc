@@ -43,6 +43,39 @@ TEST(SmtpLine, VerbsAreCaseInsensitive) {
   }
 }
 
+// Test that any white space a server skips before and between tokens (Postfix's smtpd_token():
+// isspace(), so also VT, FF and CR) does not hide a verb from us.
+TEST(SmtpLine, VerbsAfterAnyServerWhiteSpace) {
+  struct Row {
+    std::string line;
+    SmtpVerb verb;
+    const char* arg;
+  };
+  const Row rows[] = {
+      {"\vAUTH PLAIN x", SmtpVerb::kAuth, "PLAIN x"},
+      {"\f\r \tauth\vplain", SmtpVerb::kAuth, "plain"},
+      {"\rAUTH\fLOGIN\r", SmtpVerb::kAuth, "LOGIN"},
+      {std::string(1100, ' ') + "AUTH PLAIN x", SmtpVerb::kAuth, "PLAIN x"},
+      {"DATA\v", SmtpVerb::kData, ""},
+      {"\x0b\x0cSTARTTLS", SmtpVerb::kStarttls, ""},
+      {std::string("\0AUTH PLAIN", 11), SmtpVerb::kUnknown, ""},
+  };
+  for (const Row& r : rows) {
+    SmtpCommand c = parseCommand(r.line);
+    EXPECT_EQ(c.verb, r.verb) << r.line.substr(0, 20);
+    if (r.verb != SmtpVerb::kUnknown) {
+      EXPECT_EQ(c.arg, r.arg) << r.line.substr(0, 20);
+    }
+  }
+  using K = AuthLineHead::Kind;
+  AuthLineHead a = inspectAuthHead("\v\r", "\fAUTH\vPLAIN\fc2VjcmV0");
+  EXPECT_EQ(a.kind, K::kMechClosed);
+  EXPECT_EQ(a.mech_begin, 8u);
+  EXPECT_EQ(a.mech_end, 13u);
+  EXPECT_EQ(inspectAuthHead("\r\r\r", "").kind, K::kUndecided);
+  EXPECT_EQ(inspectAuthHead("AUTH\f", "").kind, K::kMechOpen);
+}
+
 // Test that reply lines give their code and whether they end the reply, and reject non-replies.
 TEST(SmtpLine, ReplyLinesCarryCodeAndContinuation) {
   struct Row {
@@ -180,7 +213,8 @@ TEST(SmtpLine, MaskedStarttlsKeyword) {
   EXPECT_FALSE(isMaskedStarttls("X-ANONYMOUSTLS"));
 }
 
-// Test that BDAT arguments give the size and LAST, saturate, and reject what RFC 3030 forbids.
+// Test that BDAT arguments give the size and LAST, and reject what RFC 3030 forbids and sizes no
+// server can read.
 TEST(SmtpLine, BdatArguments) {
   BdatArgs b = parseBdatArgs("64");
   EXPECT_TRUE(b.valid);
@@ -190,9 +224,14 @@ TEST(SmtpLine, BdatArguments) {
   EXPECT_TRUE(b.valid);
   EXPECT_TRUE(b.last);
   EXPECT_EQ(b.size, 152u);
-  b = parseBdatArgs("99999999999999999999999 LAST");
+  b = parseBdatArgs("9223372036854775807 LAST");
   EXPECT_TRUE(b.valid);
-  EXPECT_EQ(b.size, UINT64_MAX);
+  EXPECT_EQ(b.size, uint64_t{INT64_MAX});
+  // Beyond what a server's off_t holds, a size no server can read: a syntax error to it (501),
+  // so the octets after the command are not a chunk.
+  EXPECT_FALSE(parseBdatArgs("9223372036854775808").valid);
+  EXPECT_FALSE(parseBdatArgs("99999999999999999999999 LAST").valid);
+  EXPECT_TRUE(parseBdatArgs("000000000000000000000000000012").valid);
   EXPECT_FALSE(parseBdatArgs("").valid);
   EXPECT_FALSE(parseBdatArgs("LAST").valid);
   EXPECT_FALSE(parseBdatArgs("12LAST").valid);

@@ -54,11 +54,24 @@ class RecordingObserver : public SmtpObserver {
   }
   void onMessageEnd() override { events.push_back("message_end"); }
   void onTlsBegin(Direction dir, uint32_t offset, SmtpTlsKind kind) override {
-    uint64_t at = (chunk_base ? *chunk_base : 0) + offset;
-    events.push_back(std::string("tls ") + (dir == kC ? "client" : "server") + " @" +
-                     std::to_string(at) +
-                     (kind == SmtpTlsKind::kImplicit ? " implicit" : " starttls"));
+    tls_event = events.size();
+    tls_at = (chunk_base ? *chunk_base : 0) + offset;
+    tls_what = std::string(dir == kC ? "client" : "server") +
+               (kind == SmtpTlsKind::kImplicit ? " implicit" : " starttls");
+    events.push_back(tlsEvent(0));
   }
+  // TLS began with `held` bytes from earlier chunks: it began that much earlier.
+  void moveTlsBack(size_t held) { events[tls_event] = tlsEvent(held); }
+
+ private:
+  std::string tlsEvent(size_t held) const {
+    const size_t space = tls_what.find(' ');
+    return "tls " + tls_what.substr(0, space) + " @" + std::to_string(tls_at - held) +
+           tls_what.substr(space);
+  }
+  size_t tls_event = 0;
+  uint64_t tls_at = 0;
+  std::string tls_what;
 };
 
 struct Step {
@@ -89,6 +102,7 @@ class Harness {
     base_ = offset_[static_cast<size_t>(dir)];
     Bytes b(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
     smtpOnData(hot_, ctx_, dir, b, r);
+    if (r.tls_head_len != 0) observer_.moveTlsBack(r.tls_head_len);
     offset_[static_cast<size_t>(dir)] += bytes.size();
     merge(r);
     return r;
@@ -449,6 +463,90 @@ TEST(SmtpSession, ImplicitTlsOnFirstClientBytes) {
   }
 }
 
+// Test that a lone 0x16 as the first client bytes is not taken for TLS: on any port the engine
+// waits for a whole record header and handshake type, and "\x16\r\n" then EHLO and AUTH in clear
+// are parsed as the server will (issue 9).
+TEST(SmtpSession, LoneHandshakeByteIsNotTls) {
+  for (PortClass port : {PortClass::kSubmission, PortClass::kRelay, PortClass::kImplicitTls}) {
+    Harness h(port);
+    h.server("220 mx\r\n");
+    SmtpChunkResult r = h.client("\x16");
+    EXPECT_EQ(r.tls_offset, SmtpChunkResult::kNoTls);
+    r = h.client("\r\nEHLO a\r\nAUTH PLAIN " + kPlainSecret + "\r\n");
+    EXPECT_EQ(r.tls_offset, SmtpChunkResult::kNoTls);
+    EXPECT_TRUE(r.auth_in_clear);
+    EXPECT_EQ(h.hot().mode_, SmtpMode::kSmtp);
+    EXPECT_EQ(h.get(Counter::kSmtpTlsImplicit), 0u);
+    EXPECT_EQ(h.get(Counter::kSmtpAuthPlaintextPlain), 1u);
+    EXPECT_FALSE(h.memoryContains(kPlainSecret));
+  }
+}
+
+// Test that a lone 0x16 right after the 220 to STARTTLS is not taken for the handshake: it is
+// cleartext after the 220, and the AUTH behind it is seen.
+TEST(SmtpSession, LoneHandshakeByteAfterStarttlsIsPlaintext) {
+  Harness h(PortClass::kSubmission);
+  h.run({s("220 mx\r\n"), c("EHLO a\r\n"), s("250-mx\r\n250 STARTTLS\r\n"), c("STARTTLS\r\n"),
+         s("220 go\r\n"), c("\x16")});
+  EXPECT_EQ(h.hot().mode_, SmtpMode::kTlsPending);
+  SmtpChunkResult r = h.client("\r\nAUTH PLAIN " + kPlainSecret + "\r\n");
+  EXPECT_EQ(r.tls_offset, SmtpChunkResult::kNoTls);
+  EXPECT_TRUE(r.auth_in_clear);
+  EXPECT_EQ(h.hot().mode_, SmtpMode::kSmtp);
+  EXPECT_EQ(h.get(Counter::kSmtpAnomalyPlaintextAfterStarttls), 1u);
+  EXPECT_EQ(h.get(Counter::kSmtpAuthPlaintextPlain), 1u);
+}
+
+// Test that bytes that begin like a record header but break it (version, length, handshake
+// type) are cleartext, and that a length byte that is an LF ends the command line there, as it
+// does for the server.
+TEST(SmtpSession, BrokenRecordHeadersAreCleartext) {
+  const std::string heads[] = {
+      "\x16\x03\x05\x00\x2f\x01"s,  // version 3.5
+      "\x16\x02\x01\x00\x2f\x01"s,  // major version 2
+      "\x16\x03\x01\x00\x2f\x02"s,  // a ServerHello from the client
+      "\x16\x03\x01\x40\x01\x01"s,  // longer than 2^14
+      "\x16\x03\x01\x00\x00\x01"s,  // empty
+  };
+  for (const std::string& head : heads) {
+    Harness h(PortClass::kSubmission);
+    h.client(head + "xx\r\n");
+    EXPECT_EQ(h.hot().mode_, SmtpMode::kSmtp) << head;
+    EXPECT_EQ(h.get(Counter::kSmtpCommands), 1u);
+  }
+  Harness lf(PortClass::kSubmission);
+  lf.client("\x16\x03\x01\x00\n"s);
+  EXPECT_EQ(lf.hot().mode_, SmtpMode::kSmtp);
+  SmtpChunkResult r = lf.client("AUTH PLAIN " + kPlainSecret + "\r\n");
+  EXPECT_TRUE(r.auth_in_clear);
+  EXPECT_EQ(lf.get(Counter::kSmtpAuthPlaintextPlain), 1u);
+  EXPECT_EQ(lf.get(Counter::kSmtpCommands), 2u);
+}
+
+// Test that a ClientHello whose record header is split over chunks still begins TLS, on the
+// chunk that completes it, with the bytes held from earlier chunks handed back in tls_head.
+TEST(SmtpSession, SplitRecordHeaderBeginsTlsWithItsHead) {
+  for (size_t cut = 1; cut < 6; ++cut) {
+    for (bool starttls : {false, true}) {
+      Harness h(PortClass::kSubmission);
+      if (starttls) h.run({s("220 mx\r\n"), c("STARTTLS\r\n"), s("220 go\r\n")});
+      std::string got;
+      for (size_t i = 0; i < cut; ++i) {
+        SmtpChunkResult r = h.client(kClientHello.substr(i, 1));
+        EXPECT_EQ(r.tls_offset, SmtpChunkResult::kNoTls) << cut;
+      }
+      SmtpChunkResult r = h.client(kClientHello.substr(cut));
+      ASSERT_EQ(r.tls_offset, 0u) << cut;
+      got.assign(reinterpret_cast<const char*>(r.tls_head.data()), r.tls_head_len);
+      EXPECT_EQ(got, kClientHello.substr(0, cut));
+      EXPECT_EQ(h.hot().mode_, SmtpMode::kTls);
+      EXPECT_EQ(h.summary().tls, starttls ? SmtpTlsKind::kStarttls : SmtpTlsKind::kImplicit);
+      EXPECT_EQ(h.get(Counter::kSmtpCommands), starttls ? 1u : 0u);
+      EXPECT_EQ(h.pool().inUse(), 0u);
+    }
+  }
+}
+
 // Test that cleartext SMTP on an implicit-TLS port (465) is flagged once, from either side.
 TEST(SmtpSession, PlaintextOnImplicitTlsPort) {
   {
@@ -645,27 +743,71 @@ TEST(SmtpSession, OnlyCrlfDotCrlfEndsTheBody) {
   EXPECT_EQ(runByteByByte(steps), runWhole(steps));
 }
 
-// Test that a body pipelined right behind DATA (before the 354) is still a body, and that a
-// refused DATA lets the next command through.
-TEST(SmtpSession, DataBodyStartsAtTheCommandAndEndsOnRefusal) {
+// Test that client bytes after DATA are commands until the server's 354 (RFC 2920 §3.1: DATA
+// ends a pipelined group, and a server that refuses it reads on as commands): an AUTH pipelined
+// behind DATA is seen as it passes, whatever the reply will be (issue 9).
+TEST(SmtpSession, BytesAfterDataAreCommandsUntilThe354) {
+  for (const char* reply : {"554 5.5.1 no valid recipients\r\n", "354 go\r\n"}) {
+    Harness h(PortClass::kSubmission);
+    h.run({s("220 mx\r\n"), c("EHLO a\r\n"), s("250-mx\r\n250-PIPELINING\r\n250 AUTH PLAIN\r\n")});
+    SmtpChunkResult r =
+        h.client("MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\nAUTH PLAIN " + kPlainSecret + "\r\n");
+    EXPECT_TRUE(r.auth_in_clear) << reply;
+    h.server("250 ok\r\n250 ok\r\n"s + reply);
+    EXPECT_EQ(h.get(Counter::kSmtpAuthPlaintextPlain), 1u) << reply;
+    EXPECT_FALSE(h.memoryContains(kPlainSecret));
+  }
+  // In a chunk of its own, before the reply.
+  Harness h;
+  h.run({s("220 mx\r\n"), c("EHLO a\r\n"), s("250 mx\r\n"), c("MAIL FROM:<a@b>\r\n"),
+         s("250 ok\r\n"), c("RCPT TO:<c@d>\r\n"), s("250 ok\r\n"), c("DATA\r\n")});
+  EXPECT_TRUE(h.client("AUTH LOGIN\r\n").auth_in_clear);
+}
+
+// Test that a refused DATA (any reply but 354) leaves the client in command mode whatever it
+// sent after DATA, and the commands after are read.
+TEST(SmtpSession, RefusedDataKeepsCommandMode) {
+  Harness h;
+  h.run({s("220 mx\r\n"), c("EHLO a\r\n"), s("250-mx\r\n250 PIPELINING\r\n"),
+         c("MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\nSubject: hi\r\n\r\nbody\r\n"),
+         s("250 ok\r\n550 no such user\r\n554 no valid recipients\r\n"), c("RSET\r\n"),
+         c("STARTTLS\r\n")});
+  EXPECT_EQ(h.get(Counter::kSmtpMessages), 0u);
+  EXPECT_EQ(h.get(Counter::kSmtpStarttlsAttempted), 1u);
+  // EHLO MAIL RCPT DATA "Subject:" "body" RSET STARTTLS
+  EXPECT_EQ(h.get(Counter::kSmtpCommands), 8u);
+}
+
+// Test that the 354 starts the body: lines that look like commands are not commands and the dot
+// ends it. A body sent before the 354 (RFC 2920 forbids it) is read as commands as it passes,
+// and at the 354 the engine knows how far it got: ended, or going on.
+TEST(SmtpSession, The354StartsTheBody) {
   {
     Harness h;
     h.run({s("220 mx\r\n"), c("EHLO a\r\n"), s("250 mx\r\n"),
-           c("MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\nAUTH PLAIN eA==\r\n.\r\nQUIT\r\n"),
-           s("250 ok\r\n250 ok\r\n354 go\r\n250 queued\r\n221 bye\r\n")});
+           c("MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n"), s("250 ok\r\n250 ok\r\n354 go\r\n"),
+           c("AUTH PLAIN eA==\r\nMAIL FROM:<x@y>\r\n.\r\n"), s("250 queued\r\n"), c("QUIT\r\n")});
     EXPECT_EQ(h.get(Counter::kSmtpAuth), 0u);
     EXPECT_EQ(h.get(Counter::kSmtpMessages), 1u);
-    EXPECT_EQ(h.get(Counter::kSmtpCommands), 5u);
+    EXPECT_EQ(h.get(Counter::kSmtpCommands), 5u);  // EHLO MAIL RCPT DATA QUIT
   }
   {
     Harness h;
     h.run({s("220 mx\r\n"), c("EHLO a\r\n"), s("250 mx\r\n"),
-           c("MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n"),
-           s("250 ok\r\n550 no such user\r\n554 no valid recipients\r\n"), c("RSET\r\n"),
-           s("250 ok\r\n"), c("STARTTLS\r\n")});
-    EXPECT_EQ(h.get(Counter::kSmtpMessages), 0u);
-    EXPECT_EQ(h.get(Counter::kSmtpStarttlsAttempted), 1u);
-    EXPECT_EQ(h.get(Counter::kSmtpCommands), 6u);
+           c("MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\nSubject: x\r\n\r\nhello\r\n.\r\n"),
+           s("250 ok\r\n250 ok\r\n354 go\r\n250 queued\r\n"), c("MAIL FROM:<e@f>\r\n")});
+    EXPECT_EQ(h.get(Counter::kSmtpMessages), 1u);
+    EXPECT_EQ(h.events(), ev({"ehlo a", "mail_from b", "message_end", "mail_from f"}));
+  }
+  {
+    Harness h;
+    h.run({s("220 mx\r\n"), c("EHLO a\r\n"), s("250 mx\r\n"),
+           c("MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\nSubject: x\r\n"),
+           s("250 ok\r\n250 ok\r\n354 go\r\n"), c("AUTH PLAIN eA==\r\n.\r\n"), s("250 queued\r\n"),
+           c("QUIT\r\n")});
+    EXPECT_EQ(h.get(Counter::kSmtpAuth), 0u);
+    EXPECT_EQ(h.get(Counter::kSmtpMessages), 1u);
+    EXPECT_EQ(h.hot().client_state_, 0u);  // a command line start
   }
 }
 
@@ -685,11 +827,49 @@ TEST(SmtpSession, BdatChunksSkippedByLength) {
             extensionBit(SmtpExtension::kChunking));
 }
 
+// Test that a BDAT whose size no server can read (not a number, or beyond 2^63-1) skips
+// nothing: the server answers 501 and reads what follows as commands, and so do we (issue 9).
+TEST(SmtpSession, BdatWithAnUnreadableSizeSkipsNothing) {
+  for (std::string size : {"99999999999999999999999", "9223372036854775808", "12x", "", "-5"}) {
+    Harness h(PortClass::kSubmission);
+    h.run({s("220 mx\r\n"), c("EHLO a\r\n"), s("250-mx\r\n250-CHUNKING\r\n250 AUTH PLAIN\r\n"),
+           c("MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\n"), s("250 ok\r\n250 ok\r\n")});
+    SmtpChunkResult r = h.client("BDAT " + size + "\r\nAUTH PLAIN " + kPlainSecret + "\r\n");
+    EXPECT_TRUE(r.auth_in_clear) << size;
+    EXPECT_EQ(h.get(Counter::kSmtpAuthPlaintextPlain), 1u) << size;
+  }
+}
+
+// Test that a BDAT chunk is skipped only when the server offered CHUNKING: a server that did not
+// answers 502 and reads the "chunk" as commands.
+TEST(SmtpSession, BdatWithoutChunkingSkipsNothing) {
+  Harness h;
+  h.run({s("220 mx\r\n"), c("EHLO a\r\n"), s("250-mx\r\n250 AUTH PLAIN\r\n")});
+  SmtpChunkResult r = h.client("BDAT 40\r\nAUTH PLAIN " + kPlainSecret + "\r\n");
+  EXPECT_TRUE(r.auth_in_clear);
+  EXPECT_EQ(h.get(Counter::kSmtpAuthPlaintextPlain), 1u);
+}
+
+// Test that an error reply to the BDAT whose chunk is being skipped ends the skipping (the
+// server did not read on as a chunk), while the replies to earlier BDATs do not.
+TEST(SmtpSession, ErrorReplyToBdatEndsTheChunk) {
+  Harness h;
+  h.run({s("220 mx\r\n"), c("EHLO a\r\n"), s("250-mx\r\n250-PIPELINING\r\n250 CHUNKING\r\n"),
+         c("MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nBDAT 3\r\nabcBDAT 100000\r\nxyz\r\n"),
+         s("250 ok\r\n250 ok\r\n250 3 octets\r\n")});
+  EXPECT_FALSE(h.client("AUTH PLAIN eA==\r\n").auth_in_clear);  // chunk bytes
+  h.server("552 5.3.4 message too big\r\n");
+  SmtpChunkResult r = h.client("AUTH PLAIN " + kPlainSecret + "\r\n");
+  EXPECT_TRUE(r.auth_in_clear);
+  EXPECT_EQ(h.get(Counter::kSmtpAuthPlaintextPlain), 1u);
+  EXPECT_EQ(h.get(Counter::kSmtpMessages), 0u);
+}
+
 // Test that a BDAT chunk spanning many segments is skipped exactly, and BDAT 0 LAST ends a
 // message without data.
 TEST(SmtpSession, BdatChunkAcrossManySegments) {
   Harness h;
-  h.run({s("220 mx\r\n"), c("EHLO a\r\n"), s("250 mx\r\n"),
+  h.run({s("220 mx\r\n"), c("EHLO a\r\n"), s("250-mx\r\n250 CHUNKING\r\n"),
          c("MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nBDAT 4404 LAST\r\n")});
   std::string body(4404, 'x');
   for (size_t i = 0; i < body.size(); i += 73) body.replace(i, 10, "\r\nQUIT\r\n.\r");
@@ -841,9 +1021,9 @@ TEST(SmtpSession, OverlongLinesAreCountedAndSkipped) {
   for (size_t at : {1u, 500u, 999u, 1000u, 1001u, 1505u, 1506u})
     EXPECT_EQ(runSplit(steps, 3, at), whole) << at;
   EXPECT_EQ(runByteByByte(steps), whole);
-  // A line of exactly the limit is not overlong.
+  // A command line of exactly 512 octets with its CRLF is not overlong (RFC 5321 §4.5.3.1.4).
   Harness exact;
-  exact.run({s("220 mx\r\n"), c("NOOP " + std::string(kMaxLineLength - 6, 'a') + "\r\n")});
+  exact.run({s("220 mx\r\n"), c("NOOP " + std::string(505, 'a') + "\r\n")});
   EXPECT_EQ(exact.get(Counter::kSmtpLinesOverlong), 0u);
   // An AUTH line is exempt (RFC 4954 §4 allows 12288 octets) and never stored.
   Harness auth;
@@ -852,6 +1032,53 @@ TEST(SmtpSession, OverlongLinesAreCountedAndSkipped) {
   EXPECT_EQ(auth.get(Counter::kSmtpLinesOverlong), 0u);
   EXPECT_EQ(auth.get(Counter::kSmtpAuthPlaintextXoauth2), 1u);
   EXPECT_FALSE(auth.memoryContains("TTTT"));
+}
+
+// Test that a command line longer than RFC 5321 §4.5.3.1.4 allows (512 octets with its CRLF)
+// is counted, and raises command_line_too_long once per flow for policy to act on: a server
+// with a shorter buffer may split it and run what follows the split as a command. Blanks count.
+TEST(SmtpSession, OverlongCommandLineIsAnAnomaly) {
+  const std::string too_long = "NOOP " + std::string(506, 'a') + "\r\n";  // 513
+  const unsigned bit = 1u << static_cast<unsigned>(SmtpAnomaly::kCommandLineTooLong);
+  Harness h;
+  h.server("220 mx\r\n");
+  SmtpChunkResult r = h.client(too_long);
+  EXPECT_NE(r.anomalies & bit, 0u);
+  EXPECT_EQ(h.get(Counter::kSmtpLinesOverlong), 1u);
+  EXPECT_EQ(h.get(Counter::kSmtpAnomalyCommandLineTooLong), 1u);
+  h.client(std::string(300, ' '));
+  r = h.client(std::string(300, 'x') + "\r\nQUIT\r\n");
+  EXPECT_EQ(r.anomalies & bit, 0u);  // once per flow
+  EXPECT_EQ(h.get(Counter::kSmtpLinesOverlong), 2u);
+  EXPECT_EQ(h.get(Counter::kSmtpAnomalyCommandLineTooLong), 1u);
+  EXPECT_EQ(h.events(), ev({"anomaly command_line_too_long: command line over 512 octets"}));
+  const std::vector<Step> steps = {s("220 mx\r\n"), c("EHLO a\r\n" + too_long + "QUIT\r\n")};
+  const std::string whole = runWhole(steps);
+  for (size_t at : {1u, 8u, 9u, 300u, 519u, 520u, 521u, 522u})
+    EXPECT_EQ(runSplit(steps, 1, at), whole) << at;
+  EXPECT_EQ(runByteByByte(steps), whole);
+}
+
+// Test that a long run of blanks before AUTH, in the segment before it, does not hide the AUTH:
+// the line head keeps no leading blanks (Postfix skips any white space before the verb and runs
+// AUTH within its 2048-octet line limit) (issue 9: 1100 blanks).
+TEST(SmtpSession, LongBlanksBeforeAuthDoNotHideIt) {
+  for (size_t blanks : {1u, 999u, 1000u, 1100u, 3000u}) {
+    for (char blank : {' ', '\t', '\v', '\f', '\r'}) {
+      Harness h(PortClass::kSubmission);
+      h.run({s("220 mx\r\n"), c("EHLO a\r\n"), s("250 mx\r\n"), c(std::string(blanks, blank))});
+      SmtpChunkResult r = h.client("AUTH PLAIN " + kPlainSecret + "\r\n");
+      EXPECT_TRUE(r.auth_in_clear) << blanks << " " << int{blank};
+      EXPECT_EQ(h.get(Counter::kSmtpAuthPlaintextPlain), 1u) << blanks << " " << int{blank};
+      EXPECT_FALSE(h.memoryContains(kPlainSecret));
+    }
+  }
+  const std::vector<Step> steps = {
+      s("220 mx\r\n"), c(std::string(1100, ' ') + "AUTH PLAIN " + kPlainSecret + "\r\nQUIT\r\n")};
+  const std::string whole = runWhole(steps);
+  EXPECT_NE(whole.find("smtp.auth.plaintext.PLAIN=1"), std::string::npos);
+  for (size_t at = 1; at < steps[1].bytes.size(); ++at)
+    ASSERT_EQ(runSplit(steps, 1, at), whole) << at;
 }
 
 // Test that a gap inside a command line resyncs at the next LF and counts tcp.resync.
@@ -882,10 +1109,11 @@ TEST(SmtpSession, GapInBodyResyncsOnServerReply) {
   EXPECT_EQ(h.get(Counter::kSmtpCommands), 4u);  // EHLO MAIL DATA QUIT
   // The same inside a BDAT chunk.
   Harness b;
-  b.run({s("220 mx\r\n"), c("BDAT 100000 LAST\r\nabc\r\n"), gap(kC),
-         c("AUTH PLAIN eA==\r\nxyz\r\n"), s("250 ok\r\n"), c("QUIT\r\n")});
+  b.run({s("220 mx\r\n"), c("EHLO a\r\n"), s("250-mx\r\n250 CHUNKING\r\n"),
+         c("BDAT 100000 LAST\r\nabc\r\n"), gap(kC), c("AUTH PLAIN eA==\r\nxyz\r\n"),
+         s("250 ok\r\n"), c("QUIT\r\n")});
   EXPECT_EQ(b.get(Counter::kSmtpAuth), 0u);
-  EXPECT_EQ(b.get(Counter::kSmtpCommands), 2u);
+  EXPECT_EQ(b.get(Counter::kSmtpCommands), 3u);
 }
 
 // Test that a client gap right after a 220 to STARTTLS is taken as the lost ClientHello.
@@ -1021,8 +1249,9 @@ TEST(SmtpSession, TransitionTable) {
        {"mail_from ", "message_end"}},
       {"bdat last",
        PortClass::kRelay,
-       {s("220 mx\r\n"), c("MAIL FROM:<a@b>\r\nBDAT 3 LAST\r\nabcRSET\r\n")},
-       {"mail_from b", "message_end"}},
+       {s("220 mx\r\n"), c("EHLO a\r\n"), s("250-mx\r\n250 CHUNKING\r\n"),
+        c("MAIL FROM:<a@b>\r\nBDAT 3 LAST\r\nabcRSET\r\n")},
+       {"ehlo a", "mail_from b", "message_end"}},
       {"auth exchange",
        PortClass::kRelay,
        {s("220 mx\r\n"), c("AUTH LOGIN\r\n"), s("334 VXNlcm5hbWU6\r\n"), c("eA==\r\n"),
