@@ -1,5 +1,9 @@
 #include "policy/policy_loader.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <toml.hpp>
 
 #include <algorithm>
@@ -7,7 +11,6 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <map>
 #include <optional>
 #include <sstream>
@@ -1111,19 +1114,65 @@ PolicySpec loadPolicyText(std::string_view text, const std::string& name, Diagno
   return loadText(text, name, diags);
 }
 
+namespace {
+
+const char* fileTypeName(mode_t mode) {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISFIFO(mode)) return "a named pipe";
+  if (S_ISSOCK(mode)) return "a socket";
+  return "not a file";
+}
+
+// The bytes of a regular file of at most kMaxPolicyBytes, or false with a one-line reason.
+bool readPolicyBytes(const std::string& path, std::string& out, std::string& why) {
+  auto fail = [&](std::string reason) {
+    why = std::move(reason);
+    return false;
+  };
+  // O_NONBLOCK: opening a named pipe must not wait for a writer; regular files ignore it.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (fd < 0) return fail(std::string("cannot read policy file: ") + std::strerror(errno));
+  struct FdCloser {
+    int fd;
+    ~FdCloser() { ::close(fd); }
+  } closer{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0)
+    return fail(std::string("cannot read policy file: ") + std::strerror(errno));
+  if (!S_ISREG(st.st_mode))
+    return fail(std::string("not a regular file: ") + fileTypeName(st.st_mode));
+  const std::string limit =
+      "the file is larger than the limit of " + std::to_string(kMaxPolicyBytes >> 20) + " MiB";
+  if (static_cast<uint64_t>(st.st_size) > kMaxPolicyBytes) return fail(limit);
+  // st_size is a hint (files in /proc say 0, a file may grow): read to the end, bounded.
+  out.clear();
+  out.reserve(static_cast<size_t>(st.st_size));
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return fail(std::string("cannot read policy file: ") + std::strerror(errno));
+    if (n == 0) break;
+    if (out.size() + static_cast<size_t>(n) > kMaxPolicyBytes) return fail(limit);
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return true;
+}
+
+}  // namespace
+
 PolicySpec loadPolicyFile(const std::string& path, Diagnostics& diags) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
+  std::string text, why;
+  if (!readPolicyBytes(path, text, why)) {
     PolicySpec empty;
     empty.file = path;
-    diags.error({path, 0, 0, 1, {}},
-                std::string("cannot read policy file: ") + std::strerror(errno),
-                "a readable TOML file", "check the path; docs/policy.md describes the format");
+    diags.error({path, 0, 0, 1, {}}, why, "a readable TOML file (a regular file)",
+                "check the path; docs/policy.md describes the format");
     return empty;
   }
-  std::stringstream buf;
-  buf << in.rdbuf();
-  return loadText(buf.str(), path, diags);
+  return loadText(text, path, diags);
 }
 
 }  // namespace smtpguard

@@ -130,6 +130,11 @@ struct PolicySpec {
   std::vector<RuleSpec> rules;
 };
 
+// The largest policy file read: about 800,000 prefixes or JA3 hashes one per line. A policy is a
+// regular file; directories, devices and pipes are refused before a byte is read (docs/policy.md,
+// "Limits").
+inline constexpr size_t kMaxPolicyBytes = size_t{16} << 20;
+
 // Reads and checks a policy file. Always returns the best spec it could build; the file is
 // usable only when `diags` has no errors. Never throws: toml11's exceptions stop here.
 PolicySpec loadPolicyFile(const std::string& path, Diagnostics& diags);

@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -236,6 +240,86 @@ TEST(PolicyLoader, MissingFile) {
   ASSERT_EQ(diags.errorCount(), 1u);
   EXPECT_EQ(diags.items()[0].pos.file, "/nonexistent/policy.toml");
   EXPECT_EQ(diags.items()[0].message, "cannot read policy file: No such file or directory");
+}
+
+// A fresh temporary directory, removed with everything in it.
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/policy_loader_test.XXXXXX";
+    path_ = mkdtemp(tmpl);
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  std::string path(const std::string& name) const { return path_ + "/" + name; }
+  const std::string& dir() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// The one error of loading `path`, or "" with a test failure.
+std::string onlyError(const std::string& path) {
+  Diagnostics diags;
+  PolicySpec spec = loadPolicyFile(path, diags);
+  EXPECT_EQ(diags.errorCount(), 1u) << path << "\n" << formatDiagnostics(diags);
+  EXPECT_TRUE(spec.rules.empty());
+  if (diags.errorCount() != 1) return "";
+  EXPECT_EQ(diags.items()[0].pos.file, path);
+  return diags.items()[0].message;
+}
+
+// Test that a directory is not a policy (it used to read as an empty, allow-all policy).
+TEST(PolicyLoader, DirectoryIsNotAPolicy) {
+  TempDir tmp;
+  EXPECT_EQ(onlyError(tmp.dir()), "not a regular file: a directory");
+}
+
+// Test that devices are refused before a byte is read: /dev/zero would never end.
+TEST(PolicyLoader, DevicesAreNotPolicies) {
+  EXPECT_EQ(onlyError("/dev/zero"), "not a regular file: a character device");
+  EXPECT_EQ(onlyError("/dev/null"), "not a regular file: a character device");
+}
+
+// Test that a named pipe is refused without waiting for a writer.
+TEST(PolicyLoader, FifoIsNotAPolicy) {
+  TempDir tmp;
+  ASSERT_EQ(mkfifo(tmp.path("fifo").c_str(), 0600), 0);
+  EXPECT_EQ(onlyError(tmp.path("fifo")), "not a regular file: a named pipe");
+}
+
+// Test that a /proc file that fails to read is an error, not an empty policy.
+TEST(PolicyLoader, UnreadableProcFileIsAnError) {
+  EXPECT_EQ(onlyError("/proc/self/mem"), "cannot read policy file: Input/output error");
+}
+
+// Test that a file larger than the documented limit is refused without reading it.
+TEST(PolicyLoader, SizeLimit) {
+  TempDir tmp;
+  std::string big = tmp.path("big.toml");
+  {
+    FILE* f = std::fopen(big.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fclose(f);
+  }
+  ASSERT_EQ(truncate(big.c_str(), static_cast<off_t>(kMaxPolicyBytes) + 1), 0);  // sparse
+  EXPECT_EQ(onlyError(big), "the file is larger than the limit of 16 MiB");
+  ASSERT_EQ(truncate(big.c_str(), static_cast<off_t>(kMaxPolicyBytes)), 0);
+  Diagnostics diags;
+  loadPolicyFile(big, diags);  // NUL bytes: a TOML error, but read
+  ASSERT_EQ(diags.errorCount(), 1u);
+  EXPECT_EQ(diags.items()[0].message.rfind("TOML", 0), 0u) << formatDiagnostics(diags);
+}
+
+// Test that an empty regular file is still a valid (empty) policy.
+TEST(PolicyLoader, EmptyRegularFileIsAnEmptyPolicy) {
+  TempDir tmp;
+  std::string empty = tmp.path("empty.toml");
+  FILE* f = std::fopen(empty.c_str(), "w");
+  ASSERT_NE(f, nullptr);
+  std::fclose(f);
+  Diagnostics diags;
+  loadPolicyFile(empty, diags);
+  EXPECT_FALSE(diags.hasErrors()) << formatDiagnostics(diags);
 }
 
 // Test that more rules than the counter families hold is an error at the first one too many.
