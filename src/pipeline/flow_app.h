@@ -46,6 +46,7 @@ struct SessionAttachment {
   uint16_t cipher_suite = 0;
   uint16_t alerted_rule = kNoRule;   // the last session verdict acted on: once per flow
   uint16_t shadowed_rule = kNoRule;  // the last shadow session rule reported: likewise
+  uint64_t rules_generation = 0;     // the policy whose rules the two indices above name
   PatternMatches patterns;           // for the snapshot generation they carry
   std::array<char, 32> ja3s{};
   std::array<char, 32> ja3{};  // hex MD5, once the ClientHello is parsed
