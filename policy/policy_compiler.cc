@@ -88,20 +88,24 @@ class PolicyCompiler {
  private:
   void buildPorts() {
     PolicySnapshot& s = *snap_;
+    // In class order; the first port past the limit is where the error points.
+    size_t total = 0;
+    SourcePos first_too_many{spec_.file, 0, 0, 1, {}};
     for (size_t c = 1; c < spec_.class_ports.size(); ++c)
-      for (uint16_t p : spec_.class_ports[c]) {
+      for (size_t i = 0; i < spec_.class_ports[c].size(); ++i) {
+        uint16_t p = spec_.class_ports[c][i];
         if (s.ports_[p].cls != PortClass::kNone) continue;
+        if (++total == kMaxSmtpPorts + 1 && i < spec_.class_port_pos[c].size())
+          first_too_many = spec_.class_port_pos[c][i];
+        if (total > kMaxSmtpPorts) continue;
         s.ports_[p].cls = static_cast<PortClass>(c);
         s.smtp_ports_.push_back(p);
       }
     std::sort(s.smtp_ports_.begin(), s.smtp_ports_.end());
-    if (s.smtp_ports_.size() > kMaxSmtpPorts) {
-      diags_.error({spec_.file, 0, 0, 1, {}},
-                   "too many SMTP ports (" + std::to_string(s.smtp_ports_.size()) + ") in [ports]",
+    if (total > kMaxSmtpPorts) {
+      diags_.error(std::move(first_too_many),
+                   "too many SMTP ports (" + std::to_string(total) + ") in [ports]",
                    "at most " + std::to_string(kMaxSmtpPorts), "list only ports carrying SMTP");
-      for (size_t i = kMaxSmtpPorts; i < s.smtp_ports_.size(); ++i)
-        s.ports_[s.smtp_ports_[i]].cls = PortClass::kNone;
-      s.smtp_ports_.resize(kMaxSmtpPorts);
     }
     for (size_t i = 0; i < s.smtp_ports_.size(); ++i)
       s.ports_[s.smtp_ports_[i]].index = static_cast<uint8_t>(i);
@@ -161,11 +165,12 @@ class PolicyCompiler {
       c.fact_mask = r.fact_mask;
       c.fact_value = r.fact_value & r.fact_mask;
       c.ja3_begin = static_cast<uint32_t>(s.fingerprints_.size());
-      c.ja3_count = static_cast<uint16_t>(std::min<size_t>(r.ja3.size(), 0xffff));
-      s.fingerprints_.insert(s.fingerprints_.end(), r.ja3.begin(), r.ja3.begin() + c.ja3_count);
+      // Every fingerprint (a policy file holds far fewer than 2^32).
+      c.ja3_count = static_cast<uint32_t>(r.ja3.size());
+      s.fingerprints_.insert(s.fingerprints_.end(), r.ja3.begin(), r.ja3.end());
       c.ja4_begin = static_cast<uint32_t>(s.fingerprints_.size());
-      c.ja4_count = static_cast<uint16_t>(std::min<size_t>(r.ja4.size(), 0xffff));
-      s.fingerprints_.insert(s.fingerprints_.end(), r.ja4.begin(), r.ja4.begin() + c.ja4_count);
+      c.ja4_count = static_cast<uint32_t>(r.ja4.size());
+      s.fingerprints_.insert(s.fingerprints_.end(), r.ja4.begin(), r.ja4.end());
       c.stage = r.hasSessionConditions() ? Stage::kSession : Stage::kConnection;
       c.events = c.stage == Stage::kSession ? eventsOf(r) : 0;
       c.action = r.action;
@@ -242,7 +247,12 @@ class PolicyCompiler {
   void buildPatterns() {
     PolicySnapshot& s = *snap_;
     std::vector<PatternInput> inputs;
-    std::vector<std::pair<const RuleSpec*, const PatternSpec*>> origin;
+    struct Origin {
+      const RuleSpec* rule;
+      const PatternSpec* pattern;
+      PatternField field;
+    };
+    std::vector<Origin> origin;
     std::array<size_t, kPatternFieldCount> groups{};
     for (size_t i = 0; i < s.rules_.size(); ++i) {
       const RuleSpec& r = spec_.rules[i];
@@ -262,7 +272,7 @@ class PolicyCompiler {
         for (const PatternSpec& p : r.patterns[f]) {
           inputs.push_back({p.regex ? p.text : literalPatternExpression(p.text),
                             static_cast<PatternField>(f), group});
-          origin.emplace_back(&r, &p);
+          origin.push_back({&r, &p, static_cast<PatternField>(f)});
         }
       }
     }
@@ -275,16 +285,14 @@ class PolicyCompiler {
             "patterns Hyperscan can compile together", "simplify the largest regular expressions");
         continue;
       }
-      const auto& [rule, pat] = origin[e.input];
+      const RuleSpec* rule = origin[e.input].rule;
+      const PatternSpec* pat = origin[e.input].pattern;
       SourcePos pos = pat->pos;
       if (auto idx = hyperscanIndex(e.message); idx && pat->text_column > 0) {
         pos.column = pat->text_column + *idx;
         pos.length = 1;
       }
-      std::string field;
-      for (size_t f = 0; f < kPatternFieldCount; ++f)
-        for (const PatternSpec& p : rule->patterns[f])
-          if (&p == pat) field = patternFieldName(static_cast<PatternField>(f));
+      const std::string field(patternFieldName(origin[e.input].field));
       diags_.error(
           pos,
           "bad regular expression in " + field + "_regex of rule '" + rule->name +

@@ -1,5 +1,9 @@
 #include "policy/policy_loader.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <toml.hpp>
 
 #include <algorithm>
@@ -7,12 +11,13 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <map>
 #include <optional>
 #include <sstream>
 #include <tuple>
 #include <utility>
+
+#include "policy/policy_text.h"
 
 namespace smtpguard {
 
@@ -47,12 +52,17 @@ std::string formatDiagnostic(const Diagnostic& d) {
   if (d.pos.line > 0 && !d.pos.line_text.empty()) {
     std::string num = std::to_string(d.pos.line);
     std::string pad(num.size(), ' ');
-    o << "  " << num << " | " << d.pos.line_text << '\n';
-    size_t col = d.pos.column > 0 ? d.pos.column - 1 : 0;
+    // A window of a long line is marked "..." where it was cut.
+    const bool cut_before = d.pos.excerpt_column > 1;
+    o << "  " << num << " | " << (cut_before ? "..." : "") << d.pos.line_text
+      << (d.pos.line_cut ? "..." : "") << '\n';
+    const std::string& text = d.pos.line_text;
+    size_t col = d.pos.column > d.pos.excerpt_column ? d.pos.column - d.pos.excerpt_column : 0;
+    col = std::min(col, text.size());
     size_t len = std::max<size_t>(
-        1, std::min<size_t>(d.pos.length,
-                            d.pos.line_text.size() > col ? d.pos.line_text.size() - col : 1));
-    o << "  " << pad << " | " << std::string(col, ' ') << '^' << std::string(len - 1, '~') << '\n';
+        1, std::min<size_t>(d.pos.length, text.size() > col ? text.size() - col : 1));
+    o << "  " << pad << " | " << std::string(col + (cut_before ? 3 : 0), ' ') << '^'
+      << std::string(len - 1, '~') << '\n';
   }
   if (!d.expected.empty()) o << "  expected: " << d.expected << '\n';
   if (!d.hint.empty()) o << "  hint: " << d.hint << '\n';
@@ -117,9 +127,6 @@ using toml::value_t;
 bool isDigit(char c) {
   return c >= '0' && c <= '9';
 }
-
-// toml11 recurses once per nesting level; a hostile file of 100k '[' would exhaust the stack.
-constexpr int kMaxNesting = 64;
 
 size_t editDistance(std::string_view a, std::string_view b) {
   std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
@@ -199,44 +206,20 @@ const char* typeName(value_t t) {
   return "a value";
 }
 
-SourcePos posOf(const Value& v) {
-  toml::source_location l = v.location();
-  SourcePos p;
-  p.file = l.file_name();
-  p.line = l.line();
-  p.column = l.column();
-  p.length = l.region();
-  p.line_text = l.line_str();
-  return p;
-}
-
-// toml11 locates values, not keys; an unknown key is best shown at the key itself.
-SourcePos keyPos(const Value& v, std::string_view key) {
-  SourcePos p = posOf(v);
-  const std::string& text = p.line_text;
-  size_t limit = p.column > 0 ? p.column - 1 : 0;
-  size_t at = std::string::npos;
-  if (limit > 0) at = text.rfind(key, limit - 1);
-  if (at == std::string::npos) at = text.find(key);
-  if (at != std::string::npos) {
-    p.column = static_cast<uint32_t>(at + 1);
-    p.length = static_cast<uint32_t>(key.size());
-  }
-  return p;
-}
+// A place toml11 underlined in its message, in the prepared text's lines and columns, with
+// toml11's comment on it.
+struct TomlMark {
+  uint32_t line, column, length;
+  std::string comment;
+};
 
 // toml11 reports where its parser stopped; the underlines in its message are more precise.
-// With several (a key defined twice), the last is the offending one. Returns a hint built from
-// toml11's comments on the locations.
-std::string syntaxErrorPos(const std::string& what, SourcePos& pos) {
-  struct Mark {
-    uint32_t line, column, length;
-    std::string text, comment;
-  };
-  std::vector<Mark> marks;
+// With several (a key defined twice), the last is the offending one.
+std::vector<TomlMark> tomlMarks(const std::string& what) {
+  std::vector<TomlMark> marks;
   std::istringstream in(what);
   std::string line;
-  std::string num_text, line_text;
+  std::string num_text;
   while (std::getline(in, line)) {
     size_t bar = line.find(" | ");
     if (bar == std::string::npos) continue;
@@ -244,7 +227,6 @@ std::string syntaxErrorPos(const std::string& what, SourcePos& pos) {
     left.erase(0, left.find_first_not_of(' '));
     if (!left.empty() && std::all_of(left.begin(), left.end(), isDigit)) {
       num_text = left;
-      line_text = line.substr(bar + 3);
       continue;
     }
     if (num_text.empty() || !left.empty()) continue;
@@ -253,30 +235,12 @@ std::string syntaxErrorPos(const std::string& what, SourcePos& pos) {
     if (c == std::string::npos || num_text.size() > 9) continue;
     size_t end = under.find_first_not_of(under[c] == '~' ? "~" : "^-", c);
     if (end == std::string::npos) end = under.size();
-    Mark m{static_cast<uint32_t>(std::stoul(num_text)), static_cast<uint32_t>(c + 1),
-           under[c] == '~' ? static_cast<uint32_t>(end - c) : 1u, line_text,
-           end < under.size() ? under.substr(end + 1) : std::string{}};
-    marks.push_back(std::move(m));
+    marks.push_back({static_cast<uint32_t>(std::stoul(num_text)), static_cast<uint32_t>(c + 1),
+                     under[c] == '~' ? static_cast<uint32_t>(end - c) : 1u,
+                     end < under.size() ? under.substr(end + 1) : std::string{}});
     num_text.clear();
   }
-  if (marks.empty()) return {};
-  const Mark& m = marks.back();
-  pos.line = m.line;
-  pos.column = m.column;
-  pos.length = m.length;
-  pos.line_text = m.text;
-  // A bad date is reported past its end: point at its first character instead.
-  if (what.find("parse_date") != std::string::npos) {
-    size_t c = std::min<size_t>(pos.column - 1, pos.line_text.size());
-    while (c > 0 && (isDigit(pos.line_text[c - 1]) || pos.line_text[c - 1] == '-')) --c;
-    pos.length = pos.column - static_cast<uint32_t>(c);
-    pos.column = static_cast<uint32_t>(c + 1);
-  }
-  if (marks.size() > 1)
-    return "first at line " + std::to_string(marks.front().line) + " (" + marks.front().comment +
-           ")";
-  if (m.comment == "here") return {};
-  return m.comment;
+  return marks;
 }
 
 std::string syntaxErrorMessage(const std::string& what) {
@@ -289,78 +253,6 @@ std::string syntaxErrorMessage(const std::string& what) {
     if (colon != std::string::npos) first.erase(0, colon + 2);
   }
   return first;
-}
-
-// Nesting depth of arrays and inline tables, skipping strings and comments. Only a guard for
-// toml11's recursion: anything odd it misreads is left to toml11 to report.
-int nestingDepth(std::string_view t) {
-  int depth = 0, max_depth = 0;
-  for (size_t i = 0; i < t.size(); ++i) {
-    char c = t[i];
-    if (c == '#') {
-      while (i < t.size() && t[i] != '\n') ++i;
-    } else if (c == '"' || c == '\'') {
-      for (++i; i < t.size() && t[i] != c && t[i] != '\n'; ++i)
-        if (c == '"' && t[i] == '\\') ++i;
-    } else if (c == '[' || c == '{') {
-      max_depth = std::max(max_depth, ++depth);
-    } else if ((c == ']' || c == '}') && depth > 0) {
-      --depth;
-    }
-  }
-  return max_depth;
-}
-
-// Offset of the first byte that is not well-formed UTF-8 (RFC 3629), or npos. TOML files are
-// UTF-8; checking first also keeps toml11 off its own invalid-UTF-8 paths, which assert.
-size_t invalidUtf8(std::string_view t) {
-  size_t i = 0;
-  while (i < t.size()) {
-    auto b = static_cast<unsigned char>(t[i]);
-    size_t n;
-    uint32_t cp;
-    if (b < 0x80) {
-      ++i;
-      continue;
-    } else if ((b & 0xe0) == 0xc0) {
-      n = 1;
-      cp = b & 0x1fu;
-    } else if ((b & 0xf0) == 0xe0) {
-      n = 2;
-      cp = b & 0x0fu;
-    } else if ((b & 0xf8) == 0xf0) {
-      n = 3;
-      cp = b & 0x07u;
-    } else {
-      return i;
-    }
-    if (i + n >= t.size()) return i;
-    for (size_t k = 1; k <= n; ++k) {
-      auto c = static_cast<unsigned char>(t[i + k]);
-      if ((c & 0xc0) != 0x80) return i;
-      cp = (cp << 6) | (c & 0x3fu);
-    }
-    static constexpr uint32_t kMin[4] = {0, 0x80, 0x800, 0x10000};
-    if (cp < kMin[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return i;
-    i += n + 1;
-  }
-  return std::string_view::npos;
-}
-
-SourcePos offsetPos(std::string_view t, size_t offset, const std::string& file) {
-  SourcePos p;
-  p.file = file;
-  size_t line_start = 0;
-  if (offset > 0) {
-    size_t nl = t.rfind('\n', offset - 1);
-    if (nl != std::string_view::npos) line_start = nl + 1;
-  }
-  p.line =
-      static_cast<uint32_t>(1 + std::count(t.begin(), t.begin() + static_cast<long>(offset), '\n'));
-  p.column = static_cast<uint32_t>(offset - line_start + 1);
-  // Only the valid part of the line is shown: the rest could not be decoded.
-  p.line_text = std::string(t.substr(line_start, offset - line_start));
-  return p;
 }
 
 bool validName(std::string_view s, size_t max_len) {
@@ -388,7 +280,8 @@ const std::vector<std::string> kClassKeys = {"relay", "submission", "implicit_tl
 // One reader per table; each reports into the shared Diagnostics and keeps going.
 class Reader {
  public:
-  Reader(Diagnostics& diags, std::string file) : diags_(diags), file_(std::move(file)) {}
+  Reader(Diagnostics& diags, const PolicyText& text)
+      : diags_(diags), text_(text), file_(text.file()) {}
 
   PolicySpec read(const Value& root) {
     spec_.file = file_;
@@ -413,6 +306,86 @@ class Reader {
   }
 
  private:
+  // -- positions ---------------------------------------------------------------------------
+
+  // One element of a list: a value toml11 parsed, or a string PolicyText read itself.
+  struct Elem {
+    std::string_view text;  // strings only
+    const Value* value;     // nullptr: read by PolicyText, at offset/length
+    size_t offset = 0;
+    size_t length = 0;
+  };
+
+  // Where toml11 put `v`, in the prepared text; false for values without a place (the root).
+  static bool preparedRange(const Value& v, size_t& offset, size_t& length) {
+    const auto* r = dynamic_cast<const toml::detail::region*>(toml::detail::get_region(v));
+    if (r == nullptr) return false;
+    offset = static_cast<size_t>(r->first() - r->begin());
+    length = r->size();
+    return true;
+  }
+
+  // Original offset and length of `v`.
+  bool range(const Value& v, size_t& offset, size_t& length) const {
+    size_t p, n;
+    if (!preparedRange(v, p, n)) return false;
+    offset = text_.originalOffset(p);
+    size_t end = n > 0 ? text_.originalOffset(p + n - 1) + 1 : offset;
+    length = end > offset ? end - offset : 1;
+    return true;
+  }
+
+  SourcePos posOf(const Value& v) const {
+    size_t offset, length;
+    if (!range(v, offset, length)) return text_.filePos();
+    return text_.pos(offset, length);
+  }
+
+  SourcePos posOf(const Elem& e) const {
+    return e.value != nullptr ? posOf(*e.value) : text_.pos(e.offset, e.length);
+  }
+
+  // toml11 locates values, not keys; an unknown key is best shown at the key itself: the last
+  // occurrence before its value on the value's line, else the first after (a [table] header).
+  SourcePos keyPos(const Value& v, std::string_view key) const {
+    size_t offset, length;
+    if (!range(v, offset, length)) return text_.filePos();
+    const std::string_view t = text_.original();
+    const size_t reach = key.size() + 256;  // bounded: a line may be megabytes long
+    const size_t start = std::max(text_.lineStart(offset), offset > reach ? offset - reach : 0);
+    size_t at = t.substr(start, offset - start).rfind(key);
+    if (at != std::string_view::npos) return text_.pos(start + at, key.size());
+    const size_t end = std::max(offset, std::min(text_.lineEnd(offset), offset + reach));
+    at = t.substr(offset, end - offset).find(key);
+    if (at != std::string_view::npos) return text_.pos(offset + at, key.size());
+    return text_.pos(offset, length);
+  }
+
+  // The elements of an array: PolicyText's list in place of an empty array, or toml11's values.
+  std::vector<Elem> elements(const Value& v) const {
+    std::vector<Elem> out;
+    size_t p, n;
+    if (v.as_array().empty() && preparedRange(v, p, n)) {
+      if (const auto* items = text_.listAt(p)) {
+        out.reserve(items->size());
+        for (const PolicyText::ListItem& item : *items)
+          out.push_back({text_.text(item), nullptr, item.offset, item.length});
+        return out;
+      }
+    }
+    out.reserve(v.as_array().size());
+    for (const Value& e : v.as_array()) {
+      Elem elem{{}, &e};
+      if (e.is_string()) elem.text = e.as_string().str;
+      out.push_back(elem);
+    }
+    return out;
+  }
+
+  static value_t typeOf(const Elem& e) {
+    return e.value != nullptr ? e.value->type() : value_t::string;
+  }
+
   // -- generic checks ---------------------------------------------------------------------
 
   // Returns the keys suggested as corrections, so a missing-key error does not repeat a typo.
@@ -431,12 +404,20 @@ class Reader {
     return suggested;
   }
 
+  void typeError(SourcePos pos, value_t type, const std::string& key, const std::string& want,
+                 const std::string& example, std::string hint = {}) {
+    if (hint.empty() && type == value_t::string && want.find("integer") != std::string::npos)
+      hint = "remove the quotes";
+    diags_.error(std::move(pos), "'" + key + "' must be " + want + ", not " + typeName(type),
+                 example, std::move(hint));
+  }
   void typeError(const Value& v, const std::string& key, const std::string& want,
                  const std::string& example, std::string hint = {}) {
-    if (hint.empty() && v.is_string() && !want.empty() && want.find("integer") != std::string::npos)
-      hint = "remove the quotes";
-    diags_.error(posOf(v), "'" + key + "' must be " + want + ", not " + typeName(v.type()), example,
-                 std::move(hint));
+    typeError(posOf(v), v.type(), key, want, example, std::move(hint));
+  }
+  void typeError(const Elem& e, const std::string& key, const std::string& want,
+                 const std::string& example, std::string hint = {}) {
+    typeError(posOf(e), typeOf(e), key, want, example, std::move(hint));
   }
 
   std::optional<std::string> getString(const Value& v, const std::string& key,
@@ -460,25 +441,23 @@ class Reader {
   }
 
   // A string or an array of strings: both spellings are accepted for lists.
-  std::vector<std::pair<std::string, const Value*>> getStringList(const Value& v,
-                                                                  const std::string& key,
-                                                                  const std::string& example) {
-    std::vector<std::pair<std::string, const Value*>> out;
+  std::vector<Elem> getStringList(const Value& v, const std::string& key,
+                                  const std::string& example) {
+    std::vector<Elem> out;
     if (v.is_string()) {
-      out.emplace_back(v.as_string().str, &v);
+      out.push_back({v.as_string().str, &v});
       return out;
     }
     if (!v.is_array()) {
       typeError(v, key, "an array of strings", example);
       return out;
     }
-    for (const Value& e : v.as_array()) {
-      if (!e.is_string()) {
-        typeError(e, key, "an array of strings", example);
-        continue;
-      }
-      out.emplace_back(e.as_string().str, &e);
-    }
+    out = elements(v);
+    std::erase_if(out, [&](const Elem& e) {
+      if (typeOf(e) == value_t::string) return false;
+      typeError(e, key, "an array of strings", example);
+      return true;
+    });
     return out;
   }
 
@@ -519,22 +498,27 @@ class Reader {
       typeError(v, key, "an array of integer ports", key + " = [587, 2525]");
       return out;
     }
-    for (const Value& e : v.as_array())
-      if (auto p = getPort(e, key)) out.emplace_back(*p, &e);
+    for (const Elem& e : elements(v)) {
+      if (e.value == nullptr) {
+        typeError(e, key, "an integer port number", key + " = [25, 587]");
+      } else if (auto p = getPort(*e.value, key)) {
+        out.emplace_back(*p, e.value);
+      }
+    }
     return out;
   }
 
-  std::optional<Prefix> getPrefix(const Value& v, const std::string& key) {
-    if (!v.is_string()) {
-      typeError(v, key, "an array of prefix strings",
+  std::optional<Prefix> getPrefix(const Elem& e, const std::string& key) {
+    if (typeOf(e) != value_t::string) {
+      typeError(e, key, "an array of prefix strings",
                 key + " = [\"198.18.0.0/15\", \"2001:db8::/32\"]");
       return std::nullopt;
     }
     std::string why;
     std::optional<Prefix> meant;
-    auto p = parsePrefix(v.as_string().str, &why, &meant);
+    auto p = parsePrefix(e.text, &why, &meant);
     if (!p) {
-      diags_.error(posOf(v), "bad prefix '" + v.as_string().str + "': " + why,
+      diags_.error(posOf(e), "bad prefix '" + std::string(e.text) + "': " + why,
                    "an IPv4 or IPv6 prefix such as \"100.64.0.0/10\" or \"2001:db8::/32\"",
                    meant ? "did you mean \"" + formatPrefix(*meant) + "\"?" : std::string{});
     }
@@ -588,6 +572,8 @@ class Reader {
       auto it = t.find(kClassKeys[c]);
       if (it == t.end()) continue;
       std::vector<uint16_t> ports;
+      std::vector<SourcePos> positions;
+      std::vector<bool> listed(65536);
       for (auto [port, where] : getPortList(it->second, kClassKeys[c])) {
         auto [o, fresh] = owner.emplace(port, kClassKeys[c]);
         if (!fresh && o->second != kClassKeys[c]) {
@@ -596,17 +582,23 @@ class Reader {
                        "each port in one class", "remove it from one of the two lists");
           continue;
         }
-        if (std::find(ports.begin(), ports.end(), port) == ports.end()) ports.push_back(port);
+        if (listed[port]) continue;
+        listed[port] = true;
+        ports.push_back(port);
+        positions.push_back(posOf(*where));
       }
       spec_.class_ports[c + 1] = std::move(ports);
+      spec_.class_port_pos[c + 1] = std::move(positions);
     }
   }
 
-  bool isSmtpPort(uint16_t port) const {
-    for (size_t c = 1; c < spec_.class_ports.size(); ++c)
-      for (uint16_t p : spec_.class_ports[c])
-        if (p == port) return true;
-    return false;
+  bool isSmtpPort(uint16_t port) {
+    if (smtp_ports_.empty()) {
+      smtp_ports_.resize(65536);
+      for (size_t c = 1; c < spec_.class_ports.size(); ++c)
+        for (uint16_t p : spec_.class_ports[c]) smtp_ports_[p] = true;
+    }
+    return smtp_ports_[port];
   }
 
   // -- [networks] and [sets] ---------------------------------------------------------------
@@ -631,7 +623,9 @@ class Reader {
       typeError(v, key, "an array of prefix strings", key + " = [\"198.18.0.0/15\"]");
       return;
     }
-    for (const Value& e : v.as_array())
+    std::vector<Elem> elems = elements(v);
+    set.prefixes.reserve(set.prefixes.size() + elems.size());
+    for (const Elem& e : elems)
       if (auto p = getPrefix(e, key)) set.prefixes.push_back(*p);
   }
 
@@ -668,8 +662,9 @@ class Reader {
   // -- [[rule]] ----------------------------------------------------------------------------
 
   void readRules(const Value& v) {
-    if (!v.is_array() || !std::all_of(v.as_array().begin(), v.as_array().end(),
-                                      [](const Value& e) { return e.is_table(); })) {
+    if (!v.is_array() || (v.as_array().empty() && !elements(v).empty()) ||
+        !std::all_of(v.as_array().begin(), v.as_array().end(),
+                     [](const Value& e) { return e.is_table(); })) {
       diags_.error(posOf(v),
                    "'rule' must be an array of tables, not " +
                        std::string(v.is_array() ? "an array of other values" : typeName(v.type())),
@@ -780,10 +775,11 @@ class Reader {
           rule.ports.push_back(port);
         }
       } else if (key == "port_class") {
-        for (auto [name, e] : getStringList(value, key, "port_class = [\"relay\"]")) {
+        for (const Elem& e : getStringList(value, key, "port_class = [\"relay\"]")) {
+          const std::string name(e.text);
           auto c = std::find(kClassKeys.begin(), kClassKeys.end(), name);
           if (c == kClassKeys.end()) {
-            diags_.error(posOf(*e), "unknown port class '" + name + "'",
+            diags_.error(posOf(e), "unknown port class '" + name + "'",
                          "one of " + quotedList(kClassKeys), suggest(name, kClassKeys));
             continue;
           }
@@ -791,11 +787,12 @@ class Reader {
         }
       } else if (key == "anomaly") {
         std::vector<std::string> names(std::begin(kAnomalyNames), std::end(kAnomalyNames));
-        for (auto [name, e] : getStringList(value, key, "anomaly = [\"starttls_injection\"]")) {
+        for (const Elem& e : getStringList(value, key, "anomaly = [\"starttls_injection\"]")) {
+          const std::string name(e.text);
           auto a = std::find(names.begin(), names.end(), name);
           if (a == names.end()) {
             std::string hint = suggest(name, names);
-            diags_.error(posOf(*e), "unknown anomaly '" + name + "'", "one of " + joinList(names),
+            diags_.error(posOf(e), "unknown anomaly '" + name + "'", "one of " + joinList(names),
                          hint);
             continue;
           }
@@ -869,7 +866,8 @@ class Reader {
     std::vector<std::string> known;
     for (const SetSpec& s : spec_.sets)
       if (s.defined) known.push_back(s.name);
-    for (auto [name, e] : getStringList(v, key, key + " = [\"inside\"]")) {
+    for (const Elem& e : getStringList(v, key, key + " = [\"inside\"]")) {
+      const std::string name(e.text);
       unsigned idx = 0;
       for (; idx < spec_.sets.size(); ++idx)
         if (spec_.sets[idx].name == name) break;
@@ -880,7 +878,7 @@ class Reader {
                                   : "define it under [sets]: " + name + " = [\"198.18.0.0/15\"]";
         std::string expected =
             known.empty() ? "a set defined in [sets] or [networks]" : "one of " + joinList(known);
-        diags_.error(posOf(*e), "unknown set '" + name + "' in " + where, expected, hint);
+        diags_.error(posOf(e), "unknown set '" + name + "' in " + where, expected, hint);
         continue;
       }
       if (std::find(out.begin(), out.end(), idx) == out.end()) out.push_back(idx);
@@ -892,27 +890,29 @@ class Reader {
     bool regex = key.size() > 6 && key.compare(key.size() - 6, 6, "_regex") == 0;
     std::string example =
         regex ? key + " = ['^mx[0-9]+\\.example\\.net$']" : key + " = [\"localhost\"]";
-    for (auto [text, e] : getStringList(v, key, example)) {
+    for (const Elem& e : getStringList(v, key, example)) {
+      const std::string_view text = e.text;
       if (text.empty()) {
-        diags_.error(posOf(*e), "empty pattern in '" + key + "'",
+        diags_.error(posOf(e), "empty pattern in '" + key + "'",
                      regex ? "a regular expression" : "a name to match",
                      "remove it; a rule without '" + key + "' matches any value");
         continue;
       }
       if (std::any_of(text.begin(), text.end(),
                       [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; })) {
-        diags_.error(posOf(*e), "control character in '" + key + "' pattern",
-                     "printable characters", "EHLO names, domains and SNI never carry them");
+        diags_.error(posOf(e), "control character in '" + key + "' pattern", "printable characters",
+                     "EHLO names, domains and SNI never carry them");
         continue;
       }
       PatternSpec p;
       p.text = text;
       p.regex = regex;
-      p.pos = posOf(*e);
+      p.pos = posOf(e);
       // A 'literal string' has no escapes: pattern offsets map one to one onto columns.
-      size_t col = p.pos.column > 0 ? p.pos.column - 1 : 0;
-      if (col < p.pos.line_text.size() && p.pos.line_text[col] == '\'' &&
-          p.pos.line_text.compare(col, 3, "'''") != 0)
+      size_t offset = e.offset, length = 0;
+      const std::string_view t = text_.original();
+      if ((e.value == nullptr || range(*e.value, offset, length)) && offset < t.size() &&
+          t[offset] == '\'' && t.substr(offset, 3) != "'''")
         p.text_column = p.pos.column + 1;
       out.push_back(std::move(p));
     }
@@ -922,7 +922,10 @@ class Reader {
     bool ja3 = key == "ja3";
     std::string example = ja3 ? "ja3 = [\"e7d705a3286e19ea42f587b344ee6865\"]"
                               : "ja4 = [\"t13d1516h2_8daaf6152771_02713d6af862\"]";
-    for (auto [text, e] : getStringList(v, key, example)) {
+    std::vector<Elem> elems = getStringList(v, key, example);
+    out.reserve(out.size() + elems.size());
+    for (const Elem& e : elems) {
+      const std::string_view text = e.text;
       std::string fp = lower(text);
       bool ok;
       if (ja3) {
@@ -936,7 +939,7 @@ class Reader {
              isHex(std::string_view(fp).substr(24, 12));
       }
       if (!ok) {
-        diags_.error(posOf(*e), "bad " + key + " fingerprint '" + text + "'",
+        diags_.error(posOf(e), "bad " + key + " fingerprint '" + std::string(text) + "'",
                      ja3 ? "32 hex digits (the MD5 of the JA3 string)"
                          : "a JA4 fingerprint like t13d1516h2_8daaf6152771_02713d6af862",
                      ja3 ? "paste the JA3 hash, not the raw JA3 string" : "");
@@ -1059,35 +1062,57 @@ class Reader {
   }
 
   Diagnostics& diags_;
+  const PolicyText& text_;
   std::string file_;
   PolicySpec spec_;
+  std::vector<bool> smtp_ports_;  // by port number, once [ports] is read
 };
 
-PolicySpec loadText(std::string_view text, const std::string& name, Diagnostics& diags) {
+// The position of toml11's error: its last underline (or where its parser stopped), mapped
+// back to the original text. Returns a hint built from toml11's comments on its underlines.
+std::string tomlErrorPos(const PolicyText& text, const std::string& what,
+                         const toml::source_location* stopped, SourcePos& pos) {
+  const std::vector<TomlMark> marks = tomlMarks(what);
+  auto original = [&](uint32_t line, uint32_t column) {
+    return text.originalOffset(text.preparedOffset(line, column));
+  };
+  if (marks.empty()) {
+    pos = stopped != nullptr ? text.pos(original(stopped->line(), stopped->column()))
+                             : text.filePos();
+    return {};
+  }
+  const TomlMark& m = marks.back();
+  size_t at = original(m.line, m.column);
+  size_t length = m.length;
+  // A bad date is reported past its end: point at its first character instead.
+  if (what.find("parse_date") != std::string::npos) {
+    const std::string_view t = text.original();
+    size_t first = at;
+    while (first > text.lineStart(at) && (isDigit(t[first - 1]) || t[first - 1] == '-')) --first;
+    length = at - first;
+    at = first;
+  }
+  pos = text.pos(at, length);
+  if (marks.size() > 1)
+    return "first at line " + std::to_string(text.pos(original(marks.front().line, 1)).line) +
+           " (" + marks.front().comment + ")";
+  if (m.comment == "here") return {};
+  return m.comment;
+}
+
+PolicySpec loadText(std::string_view original, const std::string& name, Diagnostics& diags) {
   PolicySpec empty;
   empty.file = name;
-  if (nestingDepth(text) > kMaxNesting) {
-    diags.error({name, 0, 0, 1, {}}, "arrays or inline tables nested too deep",
-                "at most " + std::to_string(kMaxNesting) + " levels",
-                "a policy never needs more than two");
-    return empty;
-  }
-  if (size_t bad = invalidUtf8(text); bad != std::string_view::npos) {
-    diags.error(offsetPos(text, bad, name), "the file is not valid UTF-8",
-                "UTF-8 text, as TOML requires", "re-save the file as UTF-8");
-    return empty;
-  }
+  PolicyText text(original, name);
+  if (!text.prepare(diags)) return empty;
   try {
-    std::istringstream in{std::string(text)};
+    std::istringstream in{text.prepared()};
     Value root = toml::parse<toml::discard_comments, std::map, std::vector>(in, name);
-    return Reader(diags, name).read(root);
+    return Reader(diags, text).read(root);
   } catch (const toml::syntax_error& e) {
     SourcePos pos;
-    pos.file = name;
-    pos.line = e.location().line();
-    pos.column = e.location().column();
-    pos.line_text = e.location().line_str();
-    std::string hint = syntaxErrorPos(e.what(), pos);
+    const toml::source_location stopped = e.location();
+    std::string hint = tomlErrorPos(text, e.what(), &stopped, pos);
     bool date = std::string_view(e.what()).find("parse_date") != std::string_view::npos;
     diags.error(
         std::move(pos), "TOML syntax error: " + syntaxErrorMessage(e.what()),
@@ -1097,8 +1122,7 @@ PolicySpec loadText(std::string_view text, const std::string& name, Diagnostics&
     // toml11 reports some problems (duplicate keys, redefined tables) as other exceptions,
     // with the position only in the text.
     SourcePos pos;
-    pos.file = name;
-    std::string hint = syntaxErrorPos(e.what(), pos);
+    std::string hint = tomlErrorPos(text, e.what(), nullptr, pos);
     diags.error(std::move(pos), "TOML error: " + syntaxErrorMessage(e.what()),
                 "valid TOML (https://toml.io/en/v1.0.0)", hint);
   }
@@ -1111,19 +1135,65 @@ PolicySpec loadPolicyText(std::string_view text, const std::string& name, Diagno
   return loadText(text, name, diags);
 }
 
+namespace {
+
+const char* fileTypeName(mode_t mode) {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISFIFO(mode)) return "a named pipe";
+  if (S_ISSOCK(mode)) return "a socket";
+  return "not a file";
+}
+
+// The bytes of a regular file of at most kMaxPolicyBytes, or false with a one-line reason.
+bool readPolicyBytes(const std::string& path, std::string& out, std::string& why) {
+  auto fail = [&](std::string reason) {
+    why = std::move(reason);
+    return false;
+  };
+  // O_NONBLOCK: opening a named pipe must not wait for a writer; regular files ignore it.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (fd < 0) return fail(std::string("cannot read policy file: ") + std::strerror(errno));
+  struct FdCloser {
+    int fd;
+    ~FdCloser() { ::close(fd); }
+  } closer{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0)
+    return fail(std::string("cannot read policy file: ") + std::strerror(errno));
+  if (!S_ISREG(st.st_mode))
+    return fail(std::string("not a regular file: ") + fileTypeName(st.st_mode));
+  const std::string limit =
+      "the file is larger than the limit of " + std::to_string(kMaxPolicyBytes >> 20) + " MiB";
+  if (static_cast<uint64_t>(st.st_size) > kMaxPolicyBytes) return fail(limit);
+  // st_size is a hint (files in /proc say 0, a file may grow): read to the end, bounded.
+  out.clear();
+  out.reserve(static_cast<size_t>(st.st_size));
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return fail(std::string("cannot read policy file: ") + std::strerror(errno));
+    if (n == 0) break;
+    if (out.size() + static_cast<size_t>(n) > kMaxPolicyBytes) return fail(limit);
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return true;
+}
+
+}  // namespace
+
 PolicySpec loadPolicyFile(const std::string& path, Diagnostics& diags) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
+  std::string text, why;
+  if (!readPolicyBytes(path, text, why)) {
     PolicySpec empty;
     empty.file = path;
-    diags.error({path, 0, 0, 1, {}},
-                std::string("cannot read policy file: ") + std::strerror(errno),
-                "a readable TOML file", "check the path; docs/policy.md describes the format");
+    diags.error({path, 0, 0, 1, {}}, why, "a readable TOML file (a regular file)",
+                "check the path; docs/policy.md describes the format");
     return empty;
   }
-  std::stringstream buf;
-  buf << in.rdbuf();
-  return loadText(buf.str(), path, diags);
+  return loadText(text, path, diags);
 }
 
 }  // namespace smtpguard

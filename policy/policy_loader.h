@@ -23,8 +23,10 @@ struct SourcePos {
   std::string file;
   uint32_t line = 0;  // 1-based; 0 when the problem is the file as a whole
   uint32_t column = 0;
-  uint32_t length = 1;    // characters to underline
-  std::string line_text;  // the source line, for the excerpt
+  uint32_t length = 1;          // characters to underline
+  std::string line_text;        // the source line (or a window of a long one), for the excerpt
+  uint32_t excerpt_column = 1;  // column of line_text's first byte
+  bool line_cut = false;        // the line goes on after line_text
 };
 
 enum class Severity : uint8_t { kError, kWarning };
@@ -126,9 +128,16 @@ struct PolicySpec {
   // Destination ports per PortClass (index by the enum; kNone unused). Defaults: relay 25,
   // submission 587 and 2525, implicit TLS 465.
   std::array<std::vector<uint16_t>, 4> class_ports;
+  // Where each port of class_ports was written (empty for a class left at its defaults).
+  std::array<std::vector<SourcePos>, 4> class_port_pos;
   std::vector<SetSpec> sets;  // sets[kInsideSet] is `inside`
   std::vector<RuleSpec> rules;
 };
+
+// The largest policy file read: about 800,000 prefixes or JA3 hashes one per line. A policy is a
+// regular file; directories, devices and pipes are refused before a byte is read (docs/policy.md,
+// "Limits").
+inline constexpr size_t kMaxPolicyBytes = size_t{16} << 20;
 
 // Reads and checks a policy file. Always returns the best spec it could build; the file is
 // usable only when `diags` has no errors. Never throws: toml11's exceptions stop here.

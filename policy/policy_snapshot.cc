@@ -28,7 +28,7 @@ inline void decide(Verdict& v, const CompiledRule& r, size_t i) {
 
 }  // namespace
 
-bool PolicySnapshot::fingerprintIn(uint32_t begin, uint16_t count,
+bool PolicySnapshot::fingerprintIn(uint32_t begin, uint32_t count,
                                    std::string_view fp) const noexcept {
   if (fp.empty()) return false;
   auto first = fingerprints_.begin() + begin;

@@ -77,8 +77,8 @@ struct CompiledRule {
   uint32_t fact_value = 0;    // ... and their required values
   uint32_t ja3_begin = 0;     // [begin, begin + count) in the snapshot's fingerprint list
   uint32_t ja4_begin = 0;
-  uint16_t ja3_count = 0;
-  uint16_t ja4_count = 0;
+  uint32_t ja3_count = 0;
+  uint32_t ja4_count = 0;
   std::array<uint8_t, kPatternFieldCount> pattern_group{kNoGroup, kNoGroup, kNoGroup};
   Stage stage = Stage::kConnection;
   Action action = Action::kAllow;
@@ -148,7 +148,7 @@ class PolicySnapshot {
     uint8_t index;    // SMTP ports: the bit in CompiledRule::port_mask
   };
 
-  bool fingerprintIn(uint32_t begin, uint16_t count, std::string_view fp) const noexcept;
+  bool fingerprintIn(uint32_t begin, uint32_t count, std::string_view fp) const noexcept;
   bool matchesSession(const CompiledRule& r, const SessionFacts& f) const noexcept;
   Verdict defaultVerdict() const noexcept;
 

@@ -47,6 +47,7 @@ struct SessionAttachment {
   uint16_t cipher_suite = 0;
   uint16_t alerted_rule = kNoRule;   // the last session verdict acted on: once per flow
   uint16_t shadowed_rule = kNoRule;  // the last shadow session rule reported: likewise
+  uint64_t rules_generation = 0;     // the policy whose rules the two indices above name
   // The strongest verdict of the flow, for its record: the rule's counter slot (names are
   // stable across reloads), its action, whether it was enforced.
   bool has_verdict = false;

@@ -238,6 +238,7 @@ void Worker::SessionEvents::onMailFrom(std::string_view domain) {
   if (w_.pol_->snapshot == nullptr) return;
   if (SessionAttachment* a = w_.attachment(*flow_, true)) {
     a->mail_in_clear = true;
+    w_.refreshPatterns(*flow_, a->patterns);
     scanField(*w_.pol_->snapshot, PatternField::kMailFromDomain, domain,
               w_.pol_->scratch[w_.config_.lcore], a->patterns);
   }
@@ -565,7 +566,15 @@ Worker::PacketVerdict Worker::decideConnection(Flow& f, FlowDir dir, Bytes frame
 void Worker::decideSession(Flow& f, uint64_t now_ns) {
   const PolicySnapshot* snap = pol_->snapshot.get();
   if (snap == nullptr || (f.app_ref & AppRef::kBlocked)) return;
+  const uint64_t generation = snap->generation();
   SessionAttachment* a = attachment(f, false);
+  if (a != nullptr && a->rules_generation != generation) {
+    // A reload since the flow's last verdict: rule indices of the old policy name other rules
+    // in this one. The flow is evaluated afresh (docs/policy.md, "Running a policy").
+    a->rules_generation = generation;
+    a->alerted_rule = kNoRule;
+    a->shadowed_rule = kNoRule;
+  }
   const SmtpSummary s = smtpSummary(f.app.smtp, smtp_pool_);
   SessionFacts facts;
   facts.conn = {f.clientAddr(), f.serverAddr(), f.server_port};
@@ -591,9 +600,18 @@ void Worker::decideSession(Flow& f, uint64_t now_ns) {
       facts.ja4 = std::string_view(a->ja4.data(), a->ja4.size());
     }
   }
+  if (a != nullptr) {
+    refreshPatterns(f, a->patterns);
+    facts.patterns = a->patterns;
+  } else {
+    refreshPatterns(f, facts.patterns);
+  }
   const smtpguard::Verdict v = evaluateSession(*snap, facts, now_ns / 1000000000u);
   // A session rule keeps matching once its facts hold: act, count and report it once.
-  if ((v.stage == Stage::kSession || v.shadow()) && a == nullptr) a = attachment(f, true);
+  if ((v.stage == Stage::kSession || v.shadow()) && a == nullptr) {
+    a = attachment(f, true);
+    if (a != nullptr) a->rules_generation = generation;
+  }
   if (v.shadow() && snap->rule(v.shadow_index).stage == Stage::kSession &&
       (a == nullptr || a->shadowed_rule != v.shadow_index)) {
     if (a != nullptr) a->shadowed_rule = v.shadow_index;
@@ -689,6 +707,16 @@ void Worker::emitVerdict(const Flow& f, uint16_t rule_index, Action action, Stag
                });
 }
 
+void Worker::refreshPatterns(const Flow& f, PatternMatches& m) {
+  const PolicySnapshot& snap = *pol_->snapshot;
+  if (m.generation == snap.generation()) return;
+  m = PatternMatches{snap.generation(), {}};
+  const SmtpSummary s = smtpSummary(f.app.smtp, smtp_pool_);
+  if (!s.helo.empty()) {
+    scanField(snap, PatternField::kEhlo, s.helo, pol_->scratch[config_.lcore], m);
+  }
+}
+
 SessionAttachment* Worker::attachment(Flow& f, bool create) {
   if (uint32_t ref = AppRef::attachment(f); ref != 0) return &session_pool_.get(ref - 1);
   if (!create) return nullptr;
@@ -755,6 +783,7 @@ void Worker::feedTls(Flow& f, SessionAttachment& a, FlowDir dir, Bytes data, uin
     if (pol_->snapshot != nullptr) {
       const ClientHelloInfo& h = *client_hello_;
       if (h.has_server_name && h.server_name_length > 0) {
+        refreshPatterns(f, a.patterns);
         scanField(*pol_->snapshot, PatternField::kSni, h.serverName(), pol_->scratch[config_.lcore],
                   a.patterns);
       }

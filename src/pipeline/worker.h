@@ -181,6 +181,10 @@ class Worker {
                                  uint64_t now_ns);
   // After the engines saw new session facts (`events`: SessionEvent bits): the session rules.
   void decideSession(Flow& f, uint64_t now_ns);
+  // Pattern masks of another policy (a reload) mean nothing in this one: cleared, and the HELO
+  // name, which is kept, scanned again. MAIL FROM and SNI are not kept: their pattern
+  // conditions wait until the field is seen again.
+  void refreshPatterns(const Flow& f, PatternMatches& m);
   void countRule(const Verdict& v);
   // A verdict's deciding rule (enforced, or left unenforced when enforcement is off), or the
   // shadow rule it matched on the way.

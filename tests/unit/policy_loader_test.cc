@@ -2,11 +2,16 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
 #include <filesystem>
 #include <string>
 #include <vector>
 
 #include "policy/policy_compiler.h"
+#include "policy/policy_snapshot.h"
 
 namespace smtpguard {
 namespace {
@@ -15,7 +20,7 @@ constexpr int64_t kNow = 1795000000;  // 2026-11-18
 
 struct BrokenFile {
   const char* name;
-  const char* text;
+  std::string text;
   uint32_t line;
   uint32_t column;
   const char* message;
@@ -162,6 +167,29 @@ const BrokenFile kBrokenFiles[] = {
      "'rule' must be an array of tables, not an array of other values", nullptr},
     {"empty_pattern", "[[rule]]\nname = \"r\"\nmail_from_domain = [\"\"]\naction = \"alert\"\n", 3,
      21, "empty pattern in 'mail_from_domain'", nullptr},
+    {"string_list_for_ports", "[ports]\nrelay = [25]\nsubmission = [\"587\", 2525]\n", 3, 15,
+     "'submission' must be an integer port number, not a string", "remove the quotes"},
+    {"strings_for_rules", "rule = [\"a\", \"b\"]\n", 1, 8,
+     "'rule' must be an array of tables, not an array of other values", nullptr},
+    {"bad_prefix_in_list_with_escapes",
+     "[sets]\nlab = [\"198.18.0.0/15\", \"198.18.\\u0030.1/33\"]\n", 2, 25,
+     "bad prefix '198.18.0.1/33': prefix length /33 exceeds /32 for IPv4", nullptr},
+    {"bad_prefix_after_comment_in_list",
+     "[sets]\nlab = [\n  # the lab\n  '198.18.0.0/15',  # both halves\n  \"198.18.0.0/33\",\n]\n",
+     5, 3, "bad prefix '198.18.0.0/33': prefix length /33 exceeds /32 for IPv4", nullptr},
+    {"bad_prefix_crlf_list", "[sets]\r\nlab = [\r\n\"198.18.0.0/15\",\r\n\"1.2.3.4/40\"]\r\n", 4, 1,
+     "bad prefix '1.2.3.4/40': prefix length /40 exceeds /32 for IPv4", nullptr},
+    {"unknown_key_with_string_list", "[networks]\ninside = []\noutside = [\"198.18.0.0/15\"]\n", 3,
+     1, "unknown key 'outside' in [networks]", nullptr},
+    {"too_many_smtp_ports",
+     "[ports]\nrelay = [25" +
+         [] {
+           std::string s;
+           for (int p = 1000; p < 1064; ++p) s += ", " + std::to_string(p);
+           return s;
+         }() +
+         "]\n",
+     2, 392, "too many SMTP ports (68) in [ports]", nullptr},
 };
 
 class BrokenFileTest : public testing::TestWithParam<BrokenFile> {};
@@ -238,6 +266,86 @@ TEST(PolicyLoader, MissingFile) {
   EXPECT_EQ(diags.items()[0].message, "cannot read policy file: No such file or directory");
 }
 
+// A fresh temporary directory, removed with everything in it.
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/policy_loader_test.XXXXXX";
+    path_ = mkdtemp(tmpl);
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  std::string path(const std::string& name) const { return path_ + "/" + name; }
+  const std::string& dir() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// The one error of loading `path`, or "" with a test failure.
+std::string onlyError(const std::string& path) {
+  Diagnostics diags;
+  PolicySpec spec = loadPolicyFile(path, diags);
+  EXPECT_EQ(diags.errorCount(), 1u) << path << "\n" << formatDiagnostics(diags);
+  EXPECT_TRUE(spec.rules.empty());
+  if (diags.errorCount() != 1) return "";
+  EXPECT_EQ(diags.items()[0].pos.file, path);
+  return diags.items()[0].message;
+}
+
+// Test that a directory is not a policy (it used to read as an empty, allow-all policy).
+TEST(PolicyLoader, DirectoryIsNotAPolicy) {
+  TempDir tmp;
+  EXPECT_EQ(onlyError(tmp.dir()), "not a regular file: a directory");
+}
+
+// Test that devices are refused before a byte is read: /dev/zero would never end.
+TEST(PolicyLoader, DevicesAreNotPolicies) {
+  EXPECT_EQ(onlyError("/dev/zero"), "not a regular file: a character device");
+  EXPECT_EQ(onlyError("/dev/null"), "not a regular file: a character device");
+}
+
+// Test that a named pipe is refused without waiting for a writer.
+TEST(PolicyLoader, FifoIsNotAPolicy) {
+  TempDir tmp;
+  ASSERT_EQ(mkfifo(tmp.path("fifo").c_str(), 0600), 0);
+  EXPECT_EQ(onlyError(tmp.path("fifo")), "not a regular file: a named pipe");
+}
+
+// Test that a /proc file that fails to read is an error, not an empty policy.
+TEST(PolicyLoader, UnreadableProcFileIsAnError) {
+  EXPECT_EQ(onlyError("/proc/self/mem"), "cannot read policy file: Input/output error");
+}
+
+// Test that a file larger than the documented limit is refused without reading it.
+TEST(PolicyLoader, SizeLimit) {
+  TempDir tmp;
+  std::string big = tmp.path("big.toml");
+  {
+    FILE* f = std::fopen(big.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fclose(f);
+  }
+  ASSERT_EQ(truncate(big.c_str(), static_cast<off_t>(kMaxPolicyBytes) + 1), 0);  // sparse
+  EXPECT_EQ(onlyError(big), "the file is larger than the limit of 16 MiB");
+  ASSERT_EQ(truncate(big.c_str(), static_cast<off_t>(kMaxPolicyBytes)), 0);
+  Diagnostics diags;
+  loadPolicyFile(big, diags);  // NUL bytes: a TOML error, but read
+  ASSERT_EQ(diags.errorCount(), 1u);
+  EXPECT_EQ(diags.items()[0].message.rfind("TOML", 0), 0u) << formatDiagnostics(diags);
+}
+
+// Test that an empty regular file is still a valid (empty) policy.
+TEST(PolicyLoader, EmptyRegularFileIsAnEmptyPolicy) {
+  TempDir tmp;
+  std::string empty = tmp.path("empty.toml");
+  FILE* f = std::fopen(empty.c_str(), "w");
+  ASSERT_NE(f, nullptr);
+  std::fclose(f);
+  Diagnostics diags;
+  loadPolicyFile(empty, diags);
+  EXPECT_FALSE(diags.hasErrors()) << formatDiagnostics(diags);
+}
+
 // Test that more rules than the counter families hold is an error at the first one too many.
 TEST(PolicyLoader, TooManyRules) {
   std::string text;
@@ -252,13 +360,183 @@ TEST(PolicyLoader, TooManyRules) {
   EXPECT_EQ(diags.items()[0].pos.line, 256u * 6 + 2);
 }
 
-// Test that a hostile nesting depth is refused before toml11 recurses into it.
+// Test that a hostile nesting depth is refused before toml11 recurses into it, at the bracket
+// one level too deep.
 TEST(PolicyLoader, DeepNestingRefused) {
-  std::string text = "x = " + std::string(10000, '[');
+  std::string text = "[policy]\nx = " + std::string(10000, '[');
   Diagnostics diags;
   loadPolicyText(text, "deep.toml", diags);
   ASSERT_EQ(diags.errorCount(), 1u);
   EXPECT_EQ(diags.items()[0].message, "arrays or inline tables nested too deep");
+  EXPECT_EQ(diags.items()[0].pos.line, 2u);
+  EXPECT_EQ(diags.items()[0].pos.column, 5u + 64u);
+}
+
+// Test that brackets inside strings and comments, and table headers, are not nesting.
+TEST(PolicyLoader, BracketsInStringsAreNotNesting) {
+  std::string deep(100, '[');
+  std::string text = "[policy]\n# " + deep + "\nname = \"" + deep + "\"\ndescription = '''" + deep +
+                     "\n" + deep + "'''\n";
+  Diagnostics diags;
+  PolicySpec spec = loadPolicyText(text, "s.toml", diags);
+  EXPECT_FALSE(diags.hasErrors()) << formatDiagnostics(diags);
+  EXPECT_EQ(spec.name, deep);
+}
+
+// Test that a line with more keys and values than toml11 handles in linear time (a huge inline
+// table, a dotted key of thousands of parts) is refused where the limit is crossed.
+TEST(PolicyLoader, TooManyTokensOnOneLine) {
+  std::string table = "[policy]\nx = {";
+  for (int i = 0; i < 600; ++i) table += (i ? ", k" : "k") + std::to_string(i) + " = 1";
+  table += "}\n";
+  std::string dotted = "[policy]\nx";
+  for (int i = 0; i < 50000; ++i) dotted += ".k";
+  dotted += " = 1\n";
+  for (const std::string& text : {table, dotted}) {
+    Diagnostics diags;
+    loadPolicyText(text, "t.toml", diags);
+    ASSERT_EQ(diags.errorCount(), 1u) << formatDiagnostics(diags);
+    const Diagnostic& d = diags.items()[0];
+    EXPECT_EQ(d.message, "too many keys and values on one line (more than 1024)");
+    EXPECT_EQ(d.pos.line, 2u);
+    EXPECT_GT(d.pos.column, 1000u);
+    EXPECT_LT(formatDiagnostic(d).size(), 1000u) << "the excerpt is a window of the line";
+  }
+}
+
+// Test that lists read the same however they are spelt: basic and literal strings, escapes,
+// comments, CRLF, a trailing comma, multi-line strings, one line or many.
+TEST(PolicyLoader, StringListsOfEverySpelling) {
+  const char* texts[] = {
+      "[sets]\ns = [\"198.18.0.0/24\", '198.18.1.0/24', \"198.18.\\u0032.0/24\"]\n",
+      "[sets]\ns = [\n  \"198.18.0.0/24\",  # one\n  # two\n  '198.18.1.0/24',\n"
+      "  \"198.18.2.0/24\",\n]\n",
+      "[sets]\r\ns = [\r\n\"198.18.0.0/24\",\r\n'198.18.1.0/24' , \"198.18.2.0/24\"\r\n]\r\n",
+      "[sets]\ns = [\"\"\"198.18.0.0/24\"\"\", '''198.18.1.0/24''', \"198.18.2.0/24\"]\n",
+  };
+  for (const char* text : texts) {
+    Diagnostics diags;
+    PolicySpec spec = loadPolicyText(
+        std::string(text) + "[[rule]]\nname = \"r\"\nsrc = [\"s\"]\naction = \"drop\"\n", "l.toml",
+        diags);
+    ASSERT_FALSE(diags.hasErrors()) << text << "\n" << formatDiagnostics(diags);
+    ASSERT_EQ(spec.sets.size(), 2u) << text;
+    std::vector<std::string> got;
+    for (const Prefix& p : spec.sets[1].prefixes) got.push_back(formatPrefix(p));
+    EXPECT_EQ(got, (std::vector<std::string>{"198.18.0.0/24", "198.18.1.0/24", "198.18.2.0/24"}))
+        << text;
+  }
+}
+
+// Test that a list broken by a missing comma is still a TOML error on its line.
+TEST(PolicyLoader, BrokenListIsATomlError) {
+  Diagnostics diags;
+  loadPolicyText("[sets]\ns = [\"198.18.0.0/24\" \"198.18.1.0/24\"]\n", "b.toml", diags);
+  ASSERT_EQ(diags.errorCount(), 1u) << formatDiagnostics(diags);
+  EXPECT_EQ(diags.items()[0].pos.line, 2u);
+  EXPECT_EQ(diags.items()[0].message.rfind("TOML syntax error", 0), 0u);
+}
+
+// A policy blocking `n` /24 prefixes (from 10.0.0.0/24 up), on one line or one per line.
+std::string prefixPolicy(size_t n, bool one_line) {
+  std::string text = "[policy]\nname = \"block\"\n[sets]\nblock = [";
+  text.reserve(n * 20 + 200);
+  for (size_t i = 0; i < n; ++i) {
+    text += one_line ? (i ? ", \"" : "\"") : "\n  \"";
+    text += std::to_string(10 + (i >> 16)) + "." + std::to_string((i >> 8) & 255) + "." +
+            std::to_string(i & 255) + ".0/24\"";
+    if (!one_line) text += ',';
+  }
+  text += one_line ? "]\n" : "\n]\n";
+  text += "[[rule]]\nname = \"blocked\"\nsrc = [\"block\"]\naction = \"drop\"\n";
+  return text;
+}
+
+// Test that 200,000 prefixes on one line load and compile (toml11 is quadratic in the length of
+// a line: this took minutes before; the test's timeout is the check).
+TEST(PolicyLoaderScale, TwoHundredThousandPrefixesOnOneLine) {
+  for (bool one_line : {true, false}) {
+    Diagnostics diags;
+    auto snap = compilePolicyText(prefixPolicy(200000, one_line), "big.toml", diags);
+    ASSERT_NE(snap, nullptr) << formatDiagnostics(diags).substr(0, 2000);
+    EXPECT_EQ(snap->prefixCount(), 200000u);
+    // Prefix 199,999 is 13.13.63.0/24 (10 + 199999 >> 16 = 13).
+    EXPECT_EQ(snap->setsOf(*parseIpAddr("13.13.63.1")), SetMask{2});
+    EXPECT_EQ(snap->setsOf(*parseIpAddr("13.13.64.1")), SetMask{0});
+    EXPECT_EQ(snap->setsOf(*parseIpAddr("10.0.0.1")), SetMask{2});
+  }
+}
+
+// Test that a JA3 list of 100,000 hashes keeps every one (it used to be cut at 65,535).
+TEST(PolicyLoaderScale, HundredThousandJa3HashesKept) {
+  std::string text = "[[rule]]\nname = \"ja3-feed\"\naction = \"drop\"\nja3 = [\n";
+  char hash[48];
+  for (unsigned i = 0; i < 100000; ++i) {
+    std::snprintf(hash, sizeof hash, "  \"%032x\",\n", i * 2654435761u);
+    text += hash;
+  }
+  text += "]\n";
+  Diagnostics diags;
+  auto snap = compilePolicyText(text, "ja3.toml", diags);
+  ASSERT_NE(snap, nullptr) << formatDiagnostics(diags).substr(0, 2000);
+  EXPECT_EQ(snap->fingerprintCount(), 100000u);
+  SessionFacts f;
+  f.conn = {*parseIpAddr("198.18.0.1"), *parseIpAddr("198.18.1.1"), 587};
+  std::snprintf(hash, sizeof hash, "%032x", 99999u * 2654435761u);
+  f.ja3 = hash;
+  EXPECT_EQ(evaluateSession(*snap, f, 0).action, Action::kDrop);
+}
+
+// Test that errors inside a long one-line list each point at their element with a short
+// excerpt, and that reporting many of them stays linear.
+TEST(PolicyLoaderScale, ErrorsInALongLineArePrecise) {
+  std::string text = "[sets]\nbad = [";
+  const size_t n = 50000;
+  for (size_t i = 0; i < n; ++i) text += i ? ", \"10.0.0.1/8\"" : "\"10.0.0.1/8\"";
+  text += "]\n";
+  Diagnostics diags;
+  loadPolicyText(text, "bad.toml", diags);
+  ASSERT_EQ(diags.errorCount(), n);
+  const std::vector<Diagnostic> sorted = diags.sorted();
+  const Diagnostic& last = sorted.back();
+  EXPECT_EQ(last.pos.line, 2u);
+  EXPECT_EQ(last.pos.column, 8u + (n - 1) * 14);  // `bad = [` then 14 bytes an element
+  EXPECT_EQ(last.pos.length, 12u);
+  const std::string shown = formatDiagnostic(last);
+  EXPECT_LT(shown.size(), 1000u) << shown;
+  // A window of the line, marked where it was cut, and the element underlined in it.
+  EXPECT_NE(shown.find("  2 | ..."), std::string::npos) << shown;
+  EXPECT_NE(shown.find(", \"10.0.0.1/8\"]\n    |    "), std::string::npos) << shown;
+  EXPECT_NE(shown.find(" ^~~~~~~~~~~~\n  expected"), std::string::npos) << shown;
+}
+
+// Test that toml11 is never handed more values than a policy needs (it keeps a few hundred
+// bytes each: 16 MiB of `1,` took 28 s and 2 GB), while lists of strings of any length are fine.
+TEST(PolicyLoaderScale, ValuesOutsideStringListsAreBounded) {
+  std::string ints = "[policy]\nx = [";
+  for (int i = 0; i < 200001; ++i) ints += "1,";
+  ints += "]\n";
+  Diagnostics diags;
+  loadPolicyText(ints, "ints.toml", diags);
+  ASSERT_EQ(diags.errorCount(), 1u) << formatDiagnostics(diags).substr(0, 2000);
+  EXPECT_EQ(diags.items()[0].message,
+            "too many keys and values outside lists of strings (more than 200000)");
+  EXPECT_EQ(diags.items()[0].pos.line, 2u);
+}
+
+// Test that 100,000 unknown keys are each reported at their key, in linear time (each position
+// used to count lines from the start of the file).
+TEST(PolicyLoaderScale, HundredThousandUnknownKeys) {
+  std::string text = "[policy]\n";
+  for (int i = 0; i < 100000; ++i) text += "k" + std::to_string(i) + " = 1\n";
+  Diagnostics diags;
+  loadPolicyText(text, "keys.toml", diags);
+  ASSERT_EQ(diags.errorCount(), 100000u);
+  const std::vector<Diagnostic> sorted = diags.sorted();
+  const Diagnostic& last = sorted.back();
+  EXPECT_EQ(last.pos.line, 100001u);
+  EXPECT_EQ(last.pos.column, 1u);
+  EXPECT_EQ(last.message, "unknown key 'k99999' in [policy]");
 }
 
 // Test that warnings (expired exception, exception without ticket, unused set) do not stop a

@@ -25,6 +25,7 @@
 #include "pipeline/policy_handle.h"
 #include "pipeline/worker.h"
 #include "tools/bench/client_hello_bench.h"
+#include "tools/bench/policy_load_bench.h"
 #include "tools/bench/traffic_mix.h"
 
 namespace smtpguard::bench {
@@ -38,6 +39,7 @@ struct Config {
   uint32_t passes = 20;
   uint64_t client_hellos = 0;  // --client-hello N: the ClientHello benchmark instead
   std::string policy;          // --policy FILE: also the pipeline under this policy
+  size_t policy_load = 0;      // --policy-load N: the policy load benchmark instead
 };
 
 struct Result {
@@ -48,7 +50,8 @@ struct Result {
 void usage() {
   std::printf(
       "usage: smtpguard-bench [--mix NAME] [--packets N] [--passes P] [--policy FILE]\n"
-      "       smtpguard-bench --client-hello ITERATIONS\n  mixes:\n");
+      "       smtpguard-bench --client-hello ITERATIONS\n"
+      "       smtpguard-bench --policy-load PREFIXES\n  mixes:\n");
   for (const MixInfo& m : mixes()) std::printf("    %-12s %s\n", m.name, m.description);
 }
 
@@ -64,6 +67,11 @@ bool parse(int argc, char** argv, Config& c) {
       const char* v = next();
       if (v == nullptr) return false;
       c.policy = v;
+    } else if (a == "--policy-load") {
+      const char* v = next();
+      if (v == nullptr) return false;
+      c.policy_load = std::strtoull(v, nullptr, 10);
+      if (c.policy_load < 4 || c.policy_load > (1u << 24)) return false;
     } else if (a == "--client-hello") {
       const char* v = next();
       if (v == nullptr) return false;
@@ -258,6 +266,8 @@ int main(int argc, char** argv) {
     smtpguard::bench::usage();
     return 2;
   }
+  // The control plane alone: no EAL.
+  if (c.policy_load != 0) return smtpguard::bench::runPolicyLoadBench(c.policy_load);
   const char* eal[] = {"smtpguard-bench",
                        "--no-huge",
                        "--no-pci",

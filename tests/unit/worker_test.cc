@@ -1,0 +1,206 @@
+#include "pipeline/worker.h"
+
+#include <gtest/gtest.h>
+#include <rte_eal.h>
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+#include <sched.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "pipeline/policy_handle.h"
+#include "tests/common/packet_builder.h"
+
+namespace smtpguard {
+namespace {
+
+using test::buildPacket;
+using test::PacketSpec;
+
+// One EAL and mbuf pool for the whole binary: replay's settings (no hugepages, no devices).
+rte_mempool* pool() {
+  static rte_mempool* p = [] {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    int cpu = 0;
+    if (sched_getaffinity(0, sizeof set, &set) == 0)
+      for (int c = 0; c < CPU_SETSIZE; ++c)
+        if (CPU_ISSET(c, &set)) {
+          cpu = c;
+          break;
+        }
+    std::string lcores = std::to_string(cpu);
+    const char* argv[] = {
+        "worker_test", "--no-huge",    "--no-pci", "--no-shconf", "--no-telemetry",
+        "-l",          lcores.c_str(), "-m",       "128",         "--log-level=*:error"};
+    if (rte_eal_init(static_cast<int>(std::size(argv)), const_cast<char**>(argv)) < 0)
+      return static_cast<rte_mempool*>(nullptr);
+    return rte_pktmbuf_pool_create("worker_test", 1023, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
+                                   SOCKET_ID_ANY);
+  }();
+  return p;
+}
+
+// A policy file that lives as long as the test.
+class PolicyFile {
+ public:
+  explicit PolicyFile(const std::string& text) {
+    char tmpl[] = "/tmp/worker_test.XXXXXX";
+    int fd = mkstemp(tmpl);
+    path_ = tmpl;
+    EXPECT_EQ(write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+    close(fd);
+  }
+  ~PolicyFile() { std::filesystem::remove(path_); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// One submission session, client 198.18.0.1:40000 -> server 198.18.1.1:587, fed a packet a
+// burst through a real Worker, with policies applied between packets as a SIGHUP does in
+// replay (the caller is the worker's own thread, between bursts).
+class Session {
+ public:
+  Session() : handle_(1), worker_(config(), handle_) {}
+
+  static WorkerConfig config() {
+    WorkerConfig c;
+    c.flow_capacity = 1024;
+    c.inject_pool = pool();
+    c.lcore = 0;
+    return c;
+  }
+
+  void apply(const PolicyFile& policy) {
+    std::string error;
+    ASSERT_TRUE(applyPolicy(handle_, policy.path(), error, 0)) << error;
+  }
+
+  // Feeds one segment; true if it was forwarded.
+  bool client(const std::string& payload, uint8_t flags = kTcpAck | kTcpPsh) {
+    bool fwd = feed({.src = "198.18.0.1",
+                     .dst = "198.18.1.1",
+                     .sport = 40000,
+                     .dport = 587,
+                     .flags = flags,
+                     .seq = client_seq_,
+                     .ack = server_seq_,
+                     .payload = payload});
+    client_seq_ += static_cast<uint32_t>(payload.size()) + ((flags & kTcpSyn) ? 1 : 0);
+    return fwd;
+  }
+  bool server(const std::string& payload, uint8_t flags = kTcpAck | kTcpPsh) {
+    bool fwd = feed({.src = "198.18.1.1",
+                     .dst = "198.18.0.1",
+                     .sport = 587,
+                     .dport = 40000,
+                     .flags = flags,
+                     .seq = server_seq_,
+                     .ack = client_seq_,
+                     .payload = payload});
+    server_seq_ += static_cast<uint32_t>(payload.size()) + ((flags & kTcpSyn) ? 1 : 0);
+    return fwd;
+  }
+
+  // SYN, SYN-ACK, ACK, banner, EHLO localhost and its reply: all forwarded.
+  void upToEhloReply() {
+    ASSERT_TRUE(client("", kTcpSyn));
+    ASSERT_TRUE(server("", kTcpSyn | kTcpAck));
+    ASSERT_TRUE(client("", kTcpAck));
+    ASSERT_TRUE(server("220 mx.example ESMTP\r\n"));
+    ASSERT_TRUE(client("EHLO localhost\r\n"));
+    ASSERT_TRUE(server("250-mx.example\r\n250 AUTH PLAIN LOGIN\r\n"));
+  }
+
+  uint64_t counter(Counter c) const { return worker_.counters().get(c); }
+  uint16_t resets() const { return resets_; }
+
+ private:
+  bool feed(const PacketSpec& spec) {
+    std::vector<uint8_t> frame = buildPacket(spec);
+    rte_mbuf* m = rte_pktmbuf_alloc(pool());
+    EXPECT_NE(m, nullptr);
+    if (m == nullptr) return false;
+    std::memcpy(rte_pktmbuf_mtod(m, uint8_t*), frame.data(), frame.size());
+    m->data_len = static_cast<uint16_t>(frame.size());
+    m->pkt_len = static_cast<uint32_t>(frame.size());
+    rte_mbuf* burst[1] = {m};
+    BurstInjections inject;
+    now_ns_ += 1000000;
+    uint16_t fwd = worker_.processBurst(burst, 1, now_ns_, inject);
+    rte_pktmbuf_free_bulk(burst, fwd);
+    resets_ = static_cast<uint16_t>(resets_ + inject.n_back + inject.n_onward);
+    rte_pktmbuf_free_bulk(inject.back, inject.n_back);
+    rte_pktmbuf_free_bulk(inject.onward, inject.n_onward);
+    return fwd == 1;
+  }
+
+  PolicyHandle handle_;
+  Worker worker_;
+  uint32_t client_seq_ = 1000;
+  uint32_t server_seq_ = 5000;
+  uint64_t now_ns_ = 1795000000ull * 1000000000ull;
+  uint16_t resets_ = 0;
+};
+
+class WorkerTest : public testing::Test {
+ protected:
+  void SetUp() override { ASSERT_NE(pool(), nullptr) << "EAL or mbuf pool"; }
+};
+
+const char* kAlertLocalhost =
+    "[[rule]]\nname = \"ehlo-localhost\"\nehlo = [\"localhost\"]\naction = \"alert\"\n";
+const char* kAuthFirst =
+    "[[rule]]\nname = \"auth-before-tls\"\nport_class = [\"submission\"]\nplaintext_auth = true\n"
+    "action = \"reject\"\n"
+    "[[rule]]\nname = \"ehlo-localhost\"\nehlo = [\"localhost\"]\naction = \"alert\"\n";
+
+// Test that the control run without a reload blocks the AUTH (the policies below are sound).
+TEST_F(WorkerTest, AuthBlockedWithoutReload) {
+  PolicyFile b(kAuthFirst);
+  Session s;
+  s.apply(b);
+  s.upToEhloReply();
+  EXPECT_FALSE(s.client("AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n"));
+  EXPECT_EQ(s.counter(Counter::kPolicyBlocked), 1u);
+}
+
+// Test that a reload between EHLO and AUTH that moves rules re-evaluates the flow: the flow's
+// remembered verdict (rule 0 of policy A, an alert) must not stand for rule 0 of policy B.
+TEST_F(WorkerTest, ReloadBetweenEhloAndAuthReevaluates) {
+  PolicyFile a(kAlertLocalhost), b(kAuthFirst);
+  Session s;
+  s.apply(a);
+  s.upToEhloReply();
+  s.apply(b);
+  EXPECT_FALSE(s.client("AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n")) << "the AUTH left";
+  EXPECT_EQ(s.counter(Counter::kPolicyBlocked), 1u);
+  EXPECT_EQ(s.resets(), 2u) << "reject resets both ends";
+  EXPECT_FALSE(s.server("250 ok\r\n")) << "a blocked flow stays blocked";
+}
+
+// Test that pattern results are re-derived after a reload: the kept HELO name is scanned
+// against the new policy's patterns, not judged by the old database's masks.
+TEST_F(WorkerTest, ReloadRescansTheHeloName) {
+  PolicyFile a("[[rule]]\nname = \"other\"\nehlo = [\"other.example\"]\naction = \"alert\"\n");
+  PolicyFile b(
+      "[[rule]]\nname = \"no-localhost\"\nehlo = [\"localhost\"]\nmail_in_clear = true\n"
+      "action = \"drop\"\n");
+  Session s;
+  s.apply(a);
+  s.upToEhloReply();
+  s.apply(b);
+  EXPECT_FALSE(s.client("MAIL FROM:<a@example.org>\r\n"));
+  EXPECT_EQ(s.counter(Counter::kPolicyBlocked), 1u);
+}
+
+}  // namespace
+}  // namespace smtpguard
