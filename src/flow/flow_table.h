@@ -545,6 +545,12 @@ class FlowTable {
     const uint8_t f = p.tcp_flags;
     TcpState s = e.state;
     if (f & kTcpRst) {
+      // An out-of-window RST is dropped by the receiver (RFC 5961 §3.2): the connection goes on,
+      // and so does its flow (issue 9: a bogus RST, silence, then the rest of an AUTH line).
+      if (!e.stream[static_cast<size_t>(dir)].rstAcceptable(p.seq)) {
+        counters_.inc(Counter::kTcpRstOutOfWindow);
+        return s;
+      }
       e.flags |= Entry::kRstSeen;
       s = TcpState::kClosed;
     } else {
@@ -552,6 +558,13 @@ class FlowTable {
         if (f & kTcpSyn) {
           if ((f & kTcpAck) && dir == FlowDir::kToClient) {
             s = TcpState::kSynReceived;
+            // The server acknowledges the ISN it took: after a second SYN with another ISN it
+            // may be the first (issue 9). The client stream follows the server.
+            TcpStream& c = e.stream[static_cast<size_t>(FlowDir::kToServer)];
+            if (p.ack - 1 != e.client_isn && (!c.synced() || c.nextSeq() != p.ack)) {
+              e.client_isn = p.ack - 1;
+              c.resyncTo(p.ack, pool_);
+            }
           } else if (!(f & kTcpAck) && dir == FlowDir::kToServer && p.seq != e.client_isn) {
             // The client gave up and retried with a fresh ISN: same attempt, new sequence space.
             e.client_isn = p.seq;

@@ -274,6 +274,51 @@ TEST(FlowTable, NewIsnDuringHandshakeResetsStreams) {
   EXPECT_FALSE(a.entry->streamOf(FlowDir::kToServer).synced());
 }
 
+// Test that when the server's SYN-ACK acknowledges an earlier ISN than the client's last SYN,
+// the client stream follows the server (issue 9: a second SYN with another ISN).
+TEST(FlowTable, SynAckForAnEarlierIsnRealignsTheClientStream) {
+  Fixture f;
+  CounterBlock c;
+  auto a = f.feed(pkt(kClient, 40000, kServer, 25, kTcpSyn, 1000), 0);
+  TcpStream& cs = a.entry->streamOf(FlowDir::kToServer);
+  cs.onSegment(
+      {1000, kTcpSyn, {}}, f.pool, c, [](Bytes) {}, [](uint32_t) {});
+  f.feed(pkt(kClient, 40000, kServer, 25, kTcpSyn, 0x40000000), kSec);
+  cs.onSegment(
+      {0x40000000, kTcpSyn, {}}, f.pool, c, [](Bytes) {}, [](uint32_t) {});
+  EXPECT_EQ(cs.nextSeq(), 0x40000001u);
+  f.feed(pkt(kServer, 25, kClient, 40000, kTcpSyn | kTcpAck, 5000, 1001), kSec);
+  EXPECT_EQ(a.entry->client_isn, 1000u);
+  EXPECT_TRUE(cs.synced());
+  EXPECT_EQ(cs.nextSeq(), 1001u);
+  // A SYN-ACK for the ISN the stream already follows changes nothing.
+  const uint8_t data[3] = {'a', 'b', 'c'};
+  cs.onSegment(
+      {1001, kTcpAck, data}, f.pool, c, [](Bytes) {}, [](uint32_t) {});
+  f.feed(pkt(kServer, 25, kClient, 40000, kTcpSyn | kTcpAck, 5000, 1001), kSec);
+  EXPECT_EQ(cs.nextSeq(), 1004u);
+}
+
+// Test that a RST far from the next expected byte of its direction does not end the flow (the
+// receiver drops it, RFC 5961 §3.2), while one in the window does.
+TEST(FlowTable, OutOfWindowRstIsIgnored) {
+  Fixture f;
+  CounterBlock c;
+  Entry* e = handshake(f, 40000, 0, 1000);
+  TcpStream& cs = e->streamOf(FlowDir::kToServer);
+  cs.onSegment(
+      {1000, kTcpSyn, {}}, f.pool, c, [](Bytes) {}, [](uint32_t) {});
+  f.feed(pkt(kClient, 40000, kServer, 25, kTcpRst, 1001 + 1000000), kSec);
+  EXPECT_EQ(e->state, TcpState::kEstablished);
+  f.feed(pkt(kClient, 40000, kServer, 25, kTcpRst, 1001 - 70000), kSec);
+  EXPECT_EQ(e->state, TcpState::kEstablished);
+  EXPECT_EQ(f.counters.get(Counter::kTcpRstOutOfWindow), 2u);
+  EXPECT_EQ(f.expire(20 * kSec), 0u);  // still established: its long timeout
+  f.feed(pkt(kClient, 40000, kServer, 25, kTcpRst, 1001 + 100), 20 * kSec);
+  EXPECT_EQ(e->state, TcpState::kClosed);
+  EXPECT_EQ(f.counters.get(Counter::kTcpRstOutOfWindow), 2u);
+}
+
 // Test that a full table evicts its longest-idle flow and still creates the new one.
 TEST(FlowTable, FullTableEvictsOldestIdle) {
   Fixture f(2);
