@@ -411,9 +411,6 @@ class FlowTable {
 
  private:
   static constexpr uint32_t kNil = UINT32_MAX;
-  // The window a RST must fall in, from the next expected byte: the largest a receiver offers
-  // without window scaling (RFC 7323 §2.2).
-  static constexpr uint32_t kRstWindow = 65535;
   // Flows of one class share a timeout, so each list is ordered by last_seen as well as LRU.
   static constexpr uint8_t kClassHandshake = 0;
   static constexpr uint8_t kClassEstablished = 1;
@@ -573,12 +570,9 @@ class FlowTable {
     const uint8_t f = p.tcp_flags;
     TcpState s = e.state;
     if (f & kTcpRst) {
-      // RFC 5961 §3 (RFC 9293 §3.10.7.4): a reset counts only inside the window of the stream
-      // it claims to end; a blind one would end our tracking while the receiver ignores it
-      // (and its later data would go uninspected). Without stream state there is nothing to
-      // judge by.
-      const TcpStream& st = e.stream[static_cast<size_t>(dir)];
-      if (st.synced() && static_cast<uint32_t>(p.seq - st.nextSeq()) >= kRstWindow) {
+      // An out-of-window RST is dropped by the receiver (RFC 5961 §3.2): the connection goes on,
+      // and so does its flow (issue 9: a bogus RST, silence, then the rest of an AUTH line).
+      if (!e.stream[static_cast<size_t>(dir)].rstAcceptable(p.seq)) {
         counters_.inc(Counter::kTcpRstOutOfWindow);
         return s;
       }
@@ -589,6 +583,13 @@ class FlowTable {
         if (f & kTcpSyn) {
           if ((f & kTcpAck) && dir == FlowDir::kToClient) {
             s = TcpState::kSynReceived;
+            // The server acknowledges the ISN it took: after a second SYN with another ISN it
+            // may be the first (issue 9). The client stream follows the server.
+            TcpStream& c = e.stream[static_cast<size_t>(FlowDir::kToServer)];
+            if (p.ack - 1 != e.client_isn && (!c.synced() || c.nextSeq() != p.ack)) {
+              e.client_isn = p.ack - 1;
+              c.resyncTo(p.ack, pool_);
+            }
           } else if (!(f & kTcpAck) && dir == FlowDir::kToServer && p.seq != e.client_isn) {
             // The client gave up and retried with a fresh ISN: same attempt, new sequence space.
             e.client_isn = p.seq;

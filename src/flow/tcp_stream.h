@@ -194,6 +194,22 @@ class TcpStream {
     next_seq_ = 0;
     ooo_ = kUnsynced;
   }
+  // Starts the stream again at seq, the byte its receiver expects (from the receiver's SYN-ACK):
+  // held bytes and history are dropped.
+  void resyncTo(uint32_t seq, StreamPools pools) {
+    release(pools);
+    next_seq_ = seq;
+    ooo_ = kNoBuffer;
+  }
+  // RFC 9293 §3.10.7.4, RFC 5961 §3.2: whether a RST with this sequence number could be taken by
+  // the receiver. Without a known position, any; otherwise one inside the window either side of
+  // the next expected byte (a receiver behind us, after bytes it never got, still takes it).
+  bool rstAcceptable(uint32_t seq, uint32_t window = kDefaultMaxAhead) const {
+    if (!synced()) return true;
+    const uint32_t ahead = seq - next_seq_;
+    const uint32_t behind = next_seq_ - seq;
+    return ahead < window || behind < window;
+  }
 
   bool synced() const { return ooo_ != kUnsynced; }
   uint32_t nextSeq() const { return next_seq_; }

@@ -65,9 +65,9 @@ namespace smtpguard {
   X(kTcpDesync,               "tcp.desync")                                           \
   X(kTcpSegmentOutOfWindow,   "tcp.segment_out_of_window")                            \
   X(kTcpSegmentRefused,       "tcp.segment_refused")                                  \
+  X(kTcpRstOutOfWindow,       "tcp.rst_out_of_window")                                \
   X(kStreamInconsistentRetransmission, "stream.inconsistent_retransmission")          \
   X(kTcpResync,               "tcp.resync")                                           \
-  X(kTcpRstOutOfWindow,       "tcp.rst_out_of_window")                                \
   X(kStreamUninspectedDropped, "stream.uninspected_dropped")                          \
   X(kPoolExhausted,           "pool.exhausted")                                       \
   /* SMTP */                                                                          \

@@ -315,7 +315,7 @@ TEST(FlowTable, RstOutsideWindowDoesNotCloseFlow) {
   f.feed(pkt(kClient, 40000, kServer, 25, kTcpRst, 1011 + 100000), 2 * kSec);
   EXPECT_EQ(e->state, TcpState::kEstablished);
   EXPECT_EQ(f.counters.get(Counter::kTcpRstOutOfWindow), 1u);
-  f.feed(pkt(kClient, 40000, kServer, 25, kTcpRst, 1011 - 5000), 2 * kSec);
+  f.feed(pkt(kClient, 40000, kServer, 25, kTcpRst, 1011 - 100000), 2 * kSec);
   EXPECT_EQ(e->state, TcpState::kEstablished);
   EXPECT_EQ(f.counters.get(Counter::kTcpRstOutOfWindow), 2u);
   f.feed(pkt(kClient, 40000, kServer, 25, kTcpRst | kTcpAck, 1011), 3 * kSec);
@@ -331,6 +331,51 @@ TEST(FlowTable, RstWithoutStreamStateIsAccepted) {
   f.feed(pkt(kServer, 25, kClient, 40001, kTcpRst, 999999), 2 * kSec);
   EXPECT_EQ(e->state, TcpState::kClosed);
   EXPECT_EQ(f.counters.get(Counter::kTcpRstOutOfWindow), 0u);
+}
+
+// Test that when the server's SYN-ACK acknowledges an earlier ISN than the client's last SYN,
+// the client stream follows the server (issue 9: a second SYN with another ISN).
+TEST(FlowTable, SynAckForAnEarlierIsnRealignsTheClientStream) {
+  Fixture f;
+  CounterBlock c;
+  auto a = f.feed(pkt(kClient, 40000, kServer, 25, kTcpSyn, 1000), 0);
+  TcpStream& cs = a.entry->streamOf(FlowDir::kToServer);
+  cs.onSegment(
+      {1000, kTcpSyn, {}}, f.pool, c, [](Bytes) {}, [](uint32_t) {});
+  f.feed(pkt(kClient, 40000, kServer, 25, kTcpSyn, 0x40000000), kSec);
+  cs.onSegment(
+      {0x40000000, kTcpSyn, {}}, f.pool, c, [](Bytes) {}, [](uint32_t) {});
+  EXPECT_EQ(cs.nextSeq(), 0x40000001u);
+  f.feed(pkt(kServer, 25, kClient, 40000, kTcpSyn | kTcpAck, 5000, 1001), kSec);
+  EXPECT_EQ(a.entry->client_isn, 1000u);
+  EXPECT_TRUE(cs.synced());
+  EXPECT_EQ(cs.nextSeq(), 1001u);
+  // A SYN-ACK for the ISN the stream already follows changes nothing.
+  const uint8_t data[3] = {'a', 'b', 'c'};
+  cs.onSegment(
+      {1001, kTcpAck, data}, f.pool, c, [](Bytes) {}, [](uint32_t) {});
+  f.feed(pkt(kServer, 25, kClient, 40000, kTcpSyn | kTcpAck, 5000, 1001), kSec);
+  EXPECT_EQ(cs.nextSeq(), 1004u);
+}
+
+// Test that a RST far from the next expected byte of its direction does not end the flow (the
+// receiver drops it, RFC 5961 §3.2), while one in the window does.
+TEST(FlowTable, OutOfWindowRstIsIgnored) {
+  Fixture f;
+  CounterBlock c;
+  Entry* e = handshake(f, 40000, 0, 1000);
+  TcpStream& cs = e->streamOf(FlowDir::kToServer);
+  cs.onSegment(
+      {1000, kTcpSyn, {}}, f.pool, c, [](Bytes) {}, [](uint32_t) {});
+  f.feed(pkt(kClient, 40000, kServer, 25, kTcpRst, 1001 + 1000000), kSec);
+  EXPECT_EQ(e->state, TcpState::kEstablished);
+  f.feed(pkt(kClient, 40000, kServer, 25, kTcpRst, 1001 - 70000), kSec);
+  EXPECT_EQ(e->state, TcpState::kEstablished);
+  EXPECT_EQ(f.counters.get(Counter::kTcpRstOutOfWindow), 2u);
+  EXPECT_EQ(f.expire(20 * kSec), 0u);  // still established: its long timeout
+  f.feed(pkt(kClient, 40000, kServer, 25, kTcpRst, 1001 + 100), 20 * kSec);
+  EXPECT_EQ(e->state, TcpState::kClosed);
+  EXPECT_EQ(f.counters.get(Counter::kTcpRstOutOfWindow), 2u);
 }
 
 // Test that a full table evicts its longest-idle flow and still creates the new one.
@@ -430,6 +475,10 @@ struct Flow {
   bool fin_to_server = false;
   bool fin_to_client = false;
   uint32_t client_isn = 0;
+  // Set when a SYN-ACK realigned the client's sequence space: the client stream then knows its
+  // next byte, and the client's RSTs must fall within a window either side of it.
+  bool client_synced = false;
+  uint32_t client_next = 0;
   uint64_t last_ms = 0;
   uint64_t bytes_to_server = 0;
   uint64_t bytes_to_client = 0;
@@ -452,6 +501,8 @@ struct Tally {
   uint32_t late_syn = 0;
   uint32_t reopened = 0;
   uint32_t midstream_recycled = 0;
+  uint32_t isn_realigned = 0;
+  uint32_t rst_ignored = 0;
   std::map<EndReason, uint32_t> ends;
 };
 
@@ -606,7 +657,11 @@ class FlowModel {
   // The TCP state a packet leaves its flow in, and its bytes and time.
   void apply(Flow& f, bool to_server, const PacketInfo& p, uint64_t now_ms) {
     const uint8_t fl = p.tcp_flags;
-    if (fl & kTcpRst) {
+    if ((fl & kTcpRst) && to_server && f.client_synced &&
+        static_cast<uint32_t>(p.seq - f.client_next) >= 65535 &&
+        static_cast<uint32_t>(f.client_next - p.seq) >= 65535) {
+      ++tally_.rst_ignored;  // RFC 5961 §3.2: the receiver drops it, the flow goes on
+    } else if (fl & kTcpRst) {
       f.rst = true;
       f.state = TcpState::kClosed;
     } else {
@@ -614,9 +669,18 @@ class FlowModel {
       if (handshake && (fl & kTcpSyn)) {
         if ((fl & kTcpAck) && !to_server) {
           f.state = TcpState::kSynReceived;
+          // The server acknowledges the ISN it took; the flow follows the server (the
+          // streams are not fed here, so nothing else constrains it).
+          if (p.ack - 1 != f.client_isn) {
+            ++tally_.isn_realigned;
+            f.client_isn = p.ack - 1;
+            f.client_synced = true;
+            f.client_next = p.ack;
+          }
         } else if (!(fl & kTcpAck) && to_server && p.seq != f.client_isn) {
           ++tally_.isn_retry;  // the client retried with a fresh ISN: still one flow
           f.client_isn = p.seq;
+          f.client_synced = false;  // the table resets both streams
           f.state = TcpState::kSynSent;
         }
       } else if (handshake && (fl & kTcpAck)) {
@@ -859,6 +923,7 @@ TEST(FlowTable, StagedAndOneStepLookupsFollowModel) {
       EXPECT_EQ(s->counters.get(Counter::kFlowsTimedOut), t.ends.at(EndReason::kTimeout));
       EXPECT_EQ(s->counters.get(Counter::kFlowsMidstream), t.midstream);
       EXPECT_EQ(s->counters.get(Counter::kFlowsMidstreamRecycled), t.midstream_recycled);
+      EXPECT_EQ(s->counters.get(Counter::kTcpRstOutOfWindow), t.rst_ignored);
     }
     // The stream exercised every behaviour the model knows; otherwise agreement proves little.
     EXPECT_GT(t.created, 1000u);
@@ -869,6 +934,7 @@ TEST(FlowTable, StagedAndOneStepLookupsFollowModel) {
     EXPECT_GT(t.late_syn, 20u);
     EXPECT_GT(t.reopened, 20u);
     EXPECT_GT(t.midstream_recycled, 20u);
+    EXPECT_GT(t.isn_realigned, 20u);
     for (EndReason r : {EndReason::kEvicted, EndReason::kTimeout, EndReason::kFin, EndReason::kRst})
       EXPECT_GT(t.ends.count(r) ? t.ends.at(r) : 0u, 20u) << endReasonName(r);
     std::printf(
