@@ -114,6 +114,7 @@ bool Runtime::setup(unsigned n_workers, rte_mempool* inject_pool, std::string& e
   if (!opts_.policy.empty()) {
     std::string diags;
     if (!applyPolicy(*policy_, opts_.policy, diags)) {
+      while (!diags.empty() && diags.back() == '\n') diags.pop_back();  // the caller ends the line
       error = "policy " + opts_.policy + " is not usable:\n" + diags;
       return false;
     }
@@ -150,6 +151,8 @@ void Runtime::reloadPolicy(int caller_worker) {
     control_counters_.inc(Counter::kPolicyReloads);
   } else {
     control_counters_.inc(Counter::kPolicyReloadFailures);
+    // Every diagnostic ends its line, so the next message starts on its own.
+    if (diags.empty() || diags.back() != '\n') diags += '\n';
     std::fprintf(stderr, "smtpguard: policy reload failed, the running policy stays:\n%s",
                  diags.c_str());
   }
@@ -169,8 +172,7 @@ void Runtime::drainEvents() {
 void Runtime::report(double elapsed_s) {
   std::vector<const CounterBlock*> blocks{&control_counters_};
   for (auto& w : workers_) blocks.push_back(&w->counters());
-  CounterNaming naming{.smtp_ports = policy_->current()->ports.ports(),
-                       .rule_names = policy_->slotNames()};
+  CounterNaming naming = policy_->naming(policy_->current()->ports.ports());
   auto counters = sumCounters(blocks, naming);
 
   std::string json = countersToJson(counters, true);

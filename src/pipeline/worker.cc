@@ -119,7 +119,7 @@ Worker::Worker(const WorkerConfig& config, PolicyHandle& policy)
       client_hello_(std::make_unique<ClientHelloInfo>()),
       server_hello_(std::make_unique<ServerHelloInfo>()),
       rate_limiter_(config.flow_capacity) {
-  policy_.online(config.lcore);
+  policy_.online(config.lcore, counters_);
 }
 
 Worker::~Worker() {
