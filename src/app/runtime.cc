@@ -129,6 +129,7 @@ bool Runtime::setup(const std::vector<WorkerPlace>& places, std::string& error) 
   if (!opts_.policy.empty()) {
     std::string diags;
     if (!applyPolicy(*policy_, opts_.policy, diags)) {
+      while (!diags.empty() && diags.back() == '\n') diags.pop_back();  // the caller ends the line
       error = "policy " + opts_.policy + " is not usable:\n" + diags;
       return false;
     }
@@ -209,6 +210,8 @@ void Runtime::reloadPolicy(int caller_worker) {
                  std::string(snap.name()).c_str(), snap.ruleCount(), opts_.policy.c_str());
   } else {
     control_counters_.inc(Counter::kPolicyReloadFailures);
+    // Every diagnostic ends its line, so the next message starts on its own.
+    if (diags.empty() || diags.back() != '\n') diags += '\n';
     std::fprintf(stderr, "smtpguard: policy reload failed, the running policy stays:\n%s",
                  diags.c_str());
   }
@@ -228,8 +231,7 @@ void Runtime::drainEvents() {
 void Runtime::report(double elapsed_s) {
   std::vector<const CounterBlock*> blocks{&control_counters_};
   for (auto& w : workers_) blocks.push_back(&w->counters());
-  CounterNaming naming{.smtp_ports = policy_->current()->ports.ports(),
-                       .rule_names = policy_->slotNames()};
+  CounterNaming naming = policy_->naming(policy_->current()->ports.ports());
   auto counters = sumCounters(blocks, naming);
 
   std::string json = countersToJson(counters, true);

@@ -2,6 +2,7 @@
 
 #include <rte_rcu_qsbr.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <ctime>
 #include <new>
@@ -11,7 +12,11 @@
 
 namespace smtpguard {
 
-PolicyHandle::PolicyHandle(unsigned n_workers) : n_workers_(n_workers) {
+PolicyHandle::PolicyHandle(unsigned n_workers)
+    : n_workers_(n_workers),
+      counters_(n_workers),
+      slot_names_(kRuleSlots),
+      slot_offsets_(kRuleSlots) {
   size_t size = rte_rcu_qsbr_get_memsize(n_workers);
   // The QSBR variable wants cache-line alignment; it lives as long as the handle.
   qsbr_ = static_cast<rte_rcu_qsbr*>(std::aligned_alloc(
@@ -28,11 +33,47 @@ PolicyHandle::~PolicyHandle() {
   std::free(qsbr_);
 }
 
-void PolicyHandle::online(unsigned worker) {
+void PolicyHandle::online(unsigned worker, const CounterBlock& counters) {
+  if (worker < counters_.size()) counters_[worker] = &counters;
   rte_rcu_qsbr_thread_online(qsbr_, worker);
 }
 void PolicyHandle::offline(unsigned worker) {
   rte_rcu_qsbr_thread_offline(qsbr_, worker);
+  if (worker < counters_.size()) counters_[worker] = nullptr;
+}
+
+RuleCount PolicyHandle::slotSum(uint16_t s) const {
+  RuleCount sum;
+  for (const CounterBlock* b : counters_) {
+    if (b == nullptr) continue;
+    // No worker writes this slot (no bundle names it): plain reads of settled values.
+    sum.hits += __atomic_load_n(&b->rule_hits[s], __ATOMIC_RELAXED);
+    sum.shadow += __atomic_load_n(&b->rule_shadow[s], __ATOMIC_RELAXED);
+  }
+  return sum;
+}
+
+void PolicyHandle::assignSlot(uint16_t s, const std::string& name) {
+  const RuleCount now = slotSum(s);
+  auto byName = [](const RetiredRule& r, const std::string& n) { return r.name < n; };
+  if (!slot_names_[s].empty()) {
+    // The old name leaves the slot; its count is kept, and exported, under its name.
+    RetiredRule gone{slot_names_[s],
+                     {now.hits + slot_offsets_[s].hits, now.shadow + slot_offsets_[s].shadow}};
+    auto at = std::lower_bound(retired_.begin(), retired_.end(), gone.name, byName);
+    retired_.insert(at, std::move(gone));
+    slot_of_.erase(slot_names_[s]);
+  }
+  // A name seen before goes on from its count; unsigned arithmetic wraps back to it on export.
+  RuleCount carry;
+  auto it = std::lower_bound(retired_.begin(), retired_.end(), name, byName);
+  if (it != retired_.end() && it->name == name) {
+    carry = it->count;
+    retired_.erase(it);
+  }
+  slot_offsets_[s] = {carry.hits - now.hits, carry.shadow - now.shadow};
+  slot_names_[s] = name;
+  slot_of_[name] = s;
 }
 void PolicyHandle::quiescent(unsigned worker) {
   rte_rcu_qsbr_quiescent(qsbr_, worker);
@@ -43,16 +84,32 @@ bool PolicyHandle::publish(std::shared_ptr<const PolicySnapshot> snapshot, std::
   auto bundle = std::make_unique<PolicyBundle>();
   for (uint16_t port : snapshot->smtpPorts()) bundle->ports.set(port, snapshot->portClass(port));
   for (unsigned w = 0; w < n_workers_; ++w) bundle->scratch.push_back(snapshot->makeScratch());
+  // Slots workers may be counting in until the swap (the running policy's), and the ones the
+  // new policy keeps, are not for reuse. Both policies together name at most kRuleSlots.
+  std::vector<bool> busy(kRuleSlots);
+  for (uint16_t s : current_.load(std::memory_order_acquire)->rule_slot) busy[s] = true;
+  for (const std::string& name : snapshot->ruleNames())
+    if (auto it = slot_of_.find(name); it != slot_of_.end()) busy[it->second] = true;
   for (const std::string& name : snapshot->ruleNames()) {
     auto it = slot_of_.find(name);
     if (it == slot_of_.end()) {
-      if (slot_names_.size() >= kMaxPolicyRules) {
-        error = "more than " + std::to_string(kMaxPolicyRules) +
-                " distinct rule names since start: restart to reset rule counters";
-        return false;
+      // A slot never used, else the next one whose name no running policy has.
+      size_t s = slots_used_;
+      if (s < kRuleSlots) {
+        ++slots_used_;
+      } else {
+        for (size_t tried = 0; tried < kRuleSlots && busy[next_reuse_]; ++tried)
+          next_reuse_ = (next_reuse_ + 1) % kRuleSlots;
+        if (busy[next_reuse_]) {
+          error = "no free rule counter slot (" + std::to_string(kRuleSlots) + " in use)\n";
+          return false;
+        }
+        s = next_reuse_;
+        next_reuse_ = (next_reuse_ + 1) % kRuleSlots;
       }
-      it = slot_of_.emplace(name, static_cast<uint16_t>(slot_names_.size())).first;
-      slot_names_.push_back(name);
+      busy[s] = true;
+      assignSlot(static_cast<uint16_t>(s), name);
+      it = slot_of_.find(name);
     }
     bundle->rule_slot.push_back(it->second);
   }

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -27,8 +28,9 @@ struct PolicyBundle {
   // [worker]: Hyperscan scratch, written only by its own worker while scanning.
   mutable std::vector<PolicyScratch> scratch;
   PortMap ports;
-  // [rule index] -> slot in CounterBlock::rule_hits/rule_shadow. Slots are kept by rule name
-  // for the life of the process, so a rule's count survives reloads that move it.
+  // [rule index] -> slot in CounterBlock::rule_hits/rule_shadow. A name keeps its slot while
+  // policies name it, so a rule's count survives reloads that move it; a slot whose name no
+  // running policy has is given to a new name when needed, the old name's count kept aside.
   std::vector<uint16_t> rule_slot;
   // [slot] -> rule name, as of this bundle: slots only grow, so a slot a flow remembered from
   // an older bundle still names its rule here.
@@ -45,25 +47,37 @@ class PolicyHandle {
 
   // --- workers (fast path) ---
   const PolicyBundle* current() const { return current_.load(std::memory_order_acquire); }
-  void online(unsigned worker);
+  // `counters` is the worker's block: read on the control plane when a slot changes name.
+  void online(unsigned worker, const CounterBlock& counters);
   void offline(unsigned worker);
   void quiescent(unsigned worker);
 
   // --- control plane ---
-  // The names of the counter slots, for export (policy.rule.<name>, policy.shadow.<name>).
-  const std::vector<std::string>& slotNames() const { return slot_names_; }
+  // How to export the counters (policy.rule.<name>, policy.shadow.<name>): the slots' names
+  // and offsets, and the names that gave their slots up. Valid until the next applyPolicy.
+  CounterNaming naming(std::span<const uint16_t> smtp_ports) const {
+    return {smtp_ports, slot_names_, slot_offsets_, retired_};
+  }
   unsigned workers() const { return n_workers_; }
 
  private:
   friend bool applyPolicy(PolicyHandle&, const std::string&, std::string&, int);
   bool publish(std::shared_ptr<const PolicySnapshot> snapshot, std::string& error,
                int caller_worker);
+  // Gives slot `s` (read by no bundle) to `name`.
+  void assignSlot(uint16_t s, const std::string& name);
+  RuleCount slotSum(uint16_t s) const;
 
   unsigned n_workers_;
   rte_rcu_qsbr* qsbr_ = nullptr;
   std::atomic<const PolicyBundle*> current_{nullptr};
+  std::vector<const CounterBlock*> counters_;  // [worker], while online
   std::unordered_map<std::string, uint16_t> slot_of_;
-  std::vector<std::string> slot_names_;
+  std::vector<std::string> slot_names_;  // [slot]; "" never used
+  std::vector<RuleCount> slot_offsets_;  // [slot], see CounterNaming
+  size_t slots_used_ = 0;                // slots [0, slots_used_) have had a name
+  size_t next_reuse_ = 0;                // where the search for a slot to reuse goes on
+  std::vector<RetiredRule> retired_;     // by name
 };
 
 // Compiles `path` and publishes it. On failure returns false with every diagnostic in `error`

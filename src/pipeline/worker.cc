@@ -159,7 +159,7 @@ Worker::Worker(const WorkerConfig& config, PolicyHandle& policy)
       datagram_ = PlacedArray<uint8_t>(kMaxDatagramFrame, config.memory);
     }
   }
-  policy_.online(config.lcore);
+  policy_.online(config.lcore, counters_);
 }
 
 Worker::~Worker() {

@@ -30,14 +30,23 @@ std::vector<std::pair<std::string, uint64_t>> sumCounters(
     for (const CounterBlock* b : blocks) sum += relaxedLoad((*b->flows_port)[p]);
     if (listed[p] || sum != 0) out.emplace_back("flows.port." + std::to_string(p), sum);
   }
-  for (size_t r = 0; r < naming.rule_names.size() && r < kMaxPolicyRules; ++r) {
+  for (size_t r = 0; r < naming.rule_names.size() && r < kRuleSlots; ++r) {
+    if (naming.rule_names[r].empty()) continue;
     uint64_t hits = 0, shadow = 0;
+    if (r < naming.rule_offsets.size()) {
+      hits = naming.rule_offsets[r].hits;
+      shadow = naming.rule_offsets[r].shadow;
+    }
     for (const CounterBlock* b : blocks) {
       hits += relaxedLoad(b->rule_hits[r]);
       shadow += relaxedLoad(b->rule_shadow[r]);
     }
     out.emplace_back("policy.rule." + naming.rule_names[r], hits);
     out.emplace_back("policy.shadow." + naming.rule_names[r], shadow);
+  }
+  for (const RetiredRule& r : naming.retired_rules) {
+    out.emplace_back("policy.rule." + r.name, r.count.hits);
+    out.emplace_back("policy.shadow." + r.name, r.count.shadow);
   }
   return out;
 }

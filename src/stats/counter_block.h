@@ -16,6 +16,9 @@
 namespace smtpguard {
 
 inline constexpr size_t kMaxPolicyRules = 256;
+// Counter slots for policy.rule.<name> / policy.shadow.<name>: the running policy's rules and
+// a new one's together, so a reload never runs out (pipeline/policy_handle.h).
+inline constexpr size_t kRuleSlots = 2 * kMaxPolicyRules;
 
 struct alignas(64) CounterBlock {
   std::array<uint64_t, kCounterCount> values{};
@@ -23,19 +26,34 @@ struct alignas(64) CounterBlock {
   // when a flow is created, so its size (512 KiB) costs no cache on the per-packet path.
   std::unique_ptr<std::array<uint64_t, 65536>> flows_port =
       std::make_unique<std::array<uint64_t, 65536>>();
-  // policy.rule.<name> / policy.shadow.<name>, indexed by rule position in the running snapshot.
-  std::array<uint64_t, kMaxPolicyRules> rule_hits{};
-  std::array<uint64_t, kMaxPolicyRules> rule_shadow{};
+  // policy.rule.<name> / policy.shadow.<name>, indexed by the slot the running policy gave the
+  // rule's name (PolicyBundle::rule_slot).
+  std::array<uint64_t, kRuleSlots> rule_hits{};
+  std::array<uint64_t, kRuleSlots> rule_shadow{};
 
   void inc(Counter c, uint64_t n = 1) { values[static_cast<size_t>(c)] += n; }
   void dec(Counter c, uint64_t n = 1) { values[static_cast<size_t>(c)] -= n; }
   uint64_t get(Counter c) const { return values[static_cast<size_t>(c)]; }
 };
 
+struct RuleCount {
+  uint64_t hits = 0;
+  uint64_t shadow = 0;
+};
+// A rule name that gave its counter slot up to another, with its counts then.
+struct RetiredRule {
+  std::string name;
+  RuleCount count;
+};
+
 // Names the indexed families at export time.
 struct CounterNaming {
-  std::span<const uint16_t> smtp_ports;  // flows.port.<N> is exported for these even when 0
-  std::span<const std::string> rule_names;
+  std::span<const uint16_t> smtp_ports;     // flows.port.<N> is exported for these even when 0
+  std::span<const std::string> rule_names;  // by slot; "" for a slot never used
+  // By slot (empty: all zero): added to the slot's sum, modulo 2^64, so a reused slot counts
+  // its new name from that name's earlier count.
+  std::span<const RuleCount> rule_offsets = {};
+  std::span<const RetiredRule> retired_rules = {};  // exported after the slots
 };
 
 // Sum of every block, in declaration order, then the families. Stable order: tests, golden

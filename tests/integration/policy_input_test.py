@@ -125,6 +125,9 @@ with tempfile.TemporaryDirectory() as tmp:
             proc.kill()
             proc.wait()
         err.thread.join(timeout=5)
+        # Every diagnostic ends its line: no message starts in the middle of another.
+        glued = [l for l in err.lines if "smtpguard: " in l and not l.startswith("smtpguard: ")]
+        check(not glued, f"{mode}: every message on its own line {glued[:2]}")
         check(proc.returncode == 0, f"{mode}: exit {proc.returncode}")
         c = json.load(open(stats))
         check(c["policy.reloads"] == 1 and c["policy.reload_failures"] == 3,
