@@ -186,14 +186,17 @@ class TcpStream {
     flush(StreamPools{pool, nullptr}, deliver, gap);
   }
 
-  // Gives back the held bytes (undelivered) and the history.
+  // Gives back the held bytes (undelivered) and the history. Without a history pool the
+  // history (if any) stays attached: it is returned by a later call that has the pool.
   void release(StreamPools pools);
+  void release(ObjectPool<OooBuffer>& pool) { release(StreamPools{pool, nullptr}); }
   // Forgets the stream entirely: the next segment defines it again (a fresh ISN on the tuple).
   void reset(StreamPools pools) {
     release(pools);
     next_seq_ = 0;
     ooo_ = kUnsynced;
   }
+  void reset(ObjectPool<OooBuffer>& pool) { reset(StreamPools{pool, nullptr}); }
   // Starts the stream again at seq, the byte its receiver expects (from the receiver's SYN-ACK):
   // held bytes and history are dropped.
   void resyncTo(uint32_t seq, StreamPools pools) {
@@ -419,8 +422,12 @@ inline void TcpStream::release(StreamPools pools) {
     pools.ooo.release(ooo_);
     ooo_ = kNoBuffer;
   }
-  if (keepsHistory() && pools.history != nullptr) pools.history->release(hist_);
-  hist_ = kNoHistory;
+  if (!keepsHistory()) {
+    hist_ = kNoHistory;
+  } else if (pools.history != nullptr) {
+    pools.history->release(hist_);
+    hist_ = kNoHistory;
+  }
 }
 
 // Gives up the bytes before target that never came: delivers the held ranges that start before

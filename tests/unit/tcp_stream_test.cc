@@ -401,6 +401,14 @@ TEST(TcpStream, HistoryPoolExhaustion) {
   g.stream.reset(g.pools());
   EXPECT_EQ(g.histories.inUse(), 0u);
   EXPECT_FALSE(g.stream.synced());
+  // A call without the history pool cannot return the history: it stays attached, not lost.
+  g.seg(7, "", kTcpSyn);
+  g.seg(8, "ef");
+  g.stream.reset(g.pool);
+  EXPECT_TRUE(g.stream.keepsHistory());
+  EXPECT_EQ(g.histories.inUse(), 1u);
+  g.stream.release(g.pools());
+  EXPECT_EQ(g.histories.inUse(), 0u);
 }
 
 // Test the status of segments that carry nothing for the stream.
