@@ -37,33 +37,23 @@ M32 = 0xFFFFFFFF
 _WORKER = "pending worker integration (src/pipeline/worker.cc): "
 EXPECTED_FAILURES = {
     # class: ({checks expected to fail}, reason)
-    "ip_fragments_v4": ({"blocked", "counted"}, _WORKER + "fragments to SMTP ports are "
-                        "forwarded uninspected; reassemble them (rte_ip_frag) or drop them"),
-    "ip_fragments_v6": ({"blocked", "counted"}, _WORKER + "as ip_fragments_v4, for IPv6"),
-    "bad_checksum_decoy": ({"blocked", "counted"}, _WORKER + "verify TCP checksums before "
-                           "the stream, so the decoy never feeds the engines; drop "
-                           "SegmentStatus::kInconsistent (needs a StreamHistory pool)"),
-    "ttl_decoy": ({"blocked", "counted"}, _WORKER + "lend the streams a StreamHistory pool "
-                  "and drop SegmentStatus::kInconsistent under an enforcing policy. Counting "
-                  "stays impossible: the engine saw the decoy, and which copy the server got "
-                  "cannot be told on the wire (stream.inconsistent_retransmission counts it)"),
-    "ipv4_mapped_v6": ({"blocked", "counted"}, _WORKER + "an IPv6 packet from ::ffff:0:0/96 "
-                       "(RFC 4291 §2.5.5.2: never on the wire) joins the IPv4 flow; refuse it, "
-                       "and drop kInconsistent"),
-    "hole_past_ooo": ({"blocked", "counted"}, _WORKER + "feed the streams with "
-                      "HolePolicy::kHold and drop kRefused (today the legacy kSkip call gives "
-                      "the hole up and the AUTH passes as a retransmission); for counting "
-                      "without a policy, kHold plus onPeerAck() on every flow"),
-    "ooo_credential_half": ({"blocked"}, _WORKER + "a kBuffered segment is not inspected yet: "
-                            "drop it under an enforcing policy (the sender sends it again)"),
-    "vlan_3_tags": ({"blocked", "counted"}, _WORKER + "a frame past the parser's VLAN limit is "
-                    "forwarded uninspected; drop it on SMTP ports under an enforcing policy"),
-    "tcp_option_len0": ({"blocked", "counted"}, _WORKER + "a malformed TCP option list is "
-                        "forwarded uninspected; drop it on SMTP ports under enforcement"),
-    "ipv6_9_ext_headers": ({"blocked", "counted"}, _WORKER + "an IPv6 header chain past the "
-                           "parser's limit is forwarded uninspected; drop it under enforcement"),
-    "oversized_frame": ({"blocked", "counted"}, _WORKER + "replay forwards frames larger than "
-                        "an mbuf unparsed (src/app/replay_mode.cc); drop them, or segment them"),
+    "bad_checksum_decoy": ({"counted"}, "replay does not verify checksums by default (captures "
+                           "taken on a sending host carry offloaded ones); with --checksums "
+                           "verify the decoy is dropped and the AUTH counted "
+                           "(tests/adversarial/fragments_test.py, case checksum)"),
+    "ttl_decoy": ({"counted"}, "cannot be counted: the engine saw the decoy, and which copy the "
+                  "server got cannot be told on the wire (stream.inconsistent_retransmission "
+                  "counts it; under a policy the differing copy is dropped)"),
+    "hole_past_ooo": ({"counted"}, "without a policy the stream skips holes it cannot hold "
+                      "(fail-open); only an enforcing policy holds them"),
+    "ipv6_9_ext_headers": ({"counted"}, "without a policy a frame past the parser's limits is "
+                           "forwarded uninspected (fail-open); dropped under enforcement"),
+    "oversized_frame": ({"counted"}, "without a policy a frame larger than any mbuf is "
+                        "forwarded unparsed (fail-open); dropped under enforcement"),
+    "tcp_option_len0": ({"counted"}, "without a policy a malformed TCP option list is "
+                        "forwarded uninspected (fail-open); dropped under enforcement"),
+    "vlan_3_tags": ({"counted"}, "without a policy a frame past the parser's VLAN limit is "
+                    "forwarded uninspected (fail-open); dropped under enforcement"),
 }
 
 
