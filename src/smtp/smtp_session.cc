@@ -454,7 +454,7 @@ bool Session::probeTls(Bytes d) {
     case TlsProbe::kTls: {
       clear(kTlsProbe);
       result_.tls_head_len = static_cast<uint8_t>(head.size());
-      std::memcpy(result_.tls_head.data(), head.data(), head.size());
+      if (!head.empty()) std::memcpy(result_.tls_head.data(), head.data(), head.size());
       beginTls(
           Direction::kClientToServer, 0,
           hot_.mode_ == SmtpMode::kTlsPending ? SmtpTlsKind::kStarttls : SmtpTlsKind::kImplicit);
