@@ -281,8 +281,7 @@ inline Worker::PacketVerdict Worker::handlePacket(rte_mbuf* m, uint64_t now_ns) 
     return PacketVerdict::kForward;
   }
   counters_.inc(Counter::kPacketsTcp);
-  const bool smtp_port = pol_->ports.classOf(info.dst_port) != PortClass::kNone ||
-                         pol_->ports.classOf(info.src_port) != PortClass::kNone;
+  const bool smtp_port = touchesSmtpPort(info.src_port, info.dst_port);
   if (smtp_port) counters_.inc(Counter::kPacketsSmtpPort);
   // A first fragment's payload is cut short: the datagram is inspected once reassembled.
   if (info.fragment) return handleFragment(m, info, now_ns);
@@ -300,8 +299,7 @@ bool Worker::dropsUninspectable(Bytes frame) {
   pol_ = policy_.current();
   if (!enforcing()) return false;
   uint16_t sport = 0, dport = 0;
-  return findTcpPorts(frame, sport, dport) && (pol_->ports.classOf(dport) != PortClass::kNone ||
-                                               pol_->ports.classOf(sport) != PortClass::kNone);
+  return findTcpPorts(frame, sport, dport) && touchesSmtpPort(sport, dport);
 }
 
 Worker::PacketVerdict Worker::handleParsed(uint64_t ol_flags, Bytes frame, const PacketInfo& info,
@@ -371,8 +369,7 @@ Worker::PacketVerdict Worker::handleFragment(rte_mbuf* m, const PacketInfo& info
     rte_pktmbuf_free(r);
     return PacketVerdict::kHeld;
   }
-  const bool smtp_port = pol_->ports.classOf(whole.dst_port) != PortClass::kNone ||
-                         pol_->ports.classOf(whole.src_port) != PortClass::kNone;
+  const bool smtp_port = touchesSmtpPort(whole.src_port, whole.dst_port);
   // No NIC verdict applies to a reassembled datagram: its checksums are checked in software.
   const PacketVerdict v =
       smtp_port ? handleParsed(0, Bytes(data, r->pkt_len), whole, now_ns) : PacketVerdict::kForward;

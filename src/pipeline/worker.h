@@ -226,6 +226,11 @@ class Worker {
   // Takes an mbuf for a generated packet and queues it; nullptr when none can be had.
   uint8_t* allocInjected(bool back, size_t room, uint64_t ts_ns, rte_mbuf*& m);
   PortClass portClassOf(const Flow& f) const { return pol_->ports.classOf(f.server_port); }
+  // Whether a TCP packet goes to or comes from a port of the running policy's SMTP set.
+  bool touchesSmtpPort(uint16_t src_port, uint16_t dst_port) const {
+    return pol_->ports.classOf(dst_port) != PortClass::kNone ||
+           pol_->ports.classOf(src_port) != PortClass::kNone;
+  }
   // The pools a direction's stream borrows from: a history only toward the server (what a
   // credential or a command would travel in).
   StreamPools streamPools(FlowDir d) {
