@@ -167,11 +167,11 @@ int runLive(const Options& opts) {
   }
   double elapsed =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  rt.report(elapsed);
+  const bool outputs_ok = rt.finish(elapsed);
   stopPort(port_a);
   if (inline_mode) stopPort(port_b);
   rte_mempool_free(pool);
-  return 0;
+  return outputs_ok ? 0 : 1;
 }
 
 }  // namespace smtpguard
