@@ -1,5 +1,6 @@
 // smtpguardctl: the operator's tool. `validate` and `show` compile a policy exactly as the
 // appliance would (same library, no DPDK, no EAL) and report on it.
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -30,17 +31,25 @@ struct Args {
   int64_t now = 0;
 };
 
+bool allDigits(std::string_view v) {
+  return !v.empty() && std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// YYYY-MM-DD, a day that exists (1970 on), or seconds since the epoch (at most 12 digits).
 std::optional<int64_t> parseNow(std::string_view v) {
   if (v.size() == 10 && v[4] == '-' && v[7] == '-') {
+    if (!allDigits(v.substr(0, 4)) || !allDigits(v.substr(5, 2)) || !allDigits(v.substr(8, 2)))
+      return std::nullopt;
     int y = std::atoi(std::string(v.substr(0, 4)).c_str());
-    int m = std::atoi(std::string(v.substr(5, 2)).c_str());
-    int d = std::atoi(std::string(v.substr(8, 2)).c_str());
-    if (y < 1970 || m < 1 || m > 12 || d < 1 || d > 31) return std::nullopt;
-    return unixDays(y, static_cast<unsigned>(m), static_cast<unsigned>(d)) * 86400;
+    unsigned m = static_cast<unsigned>(std::atoi(std::string(v.substr(5, 2)).c_str()));
+    unsigned d = static_cast<unsigned>(std::atoi(std::string(v.substr(8, 2)).c_str()));
+    static constexpr unsigned kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    const bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (y < 1970 || m < 1 || m > 12 || d < 1 || d > kDays[m - 1] + (m == 2 && leap ? 1 : 0))
+      return std::nullopt;
+    return unixDays(y, m, d) * 86400;
   }
-  if (v.empty() || v.size() > 12) return std::nullopt;
-  for (char c : v)
-    if (c < '0' || c > '9') return std::nullopt;
+  if (v.size() > 12 || !allDigits(v)) return std::nullopt;
   return std::strtoll(std::string(v).c_str(), nullptr, 10);
 }
 
@@ -54,8 +63,8 @@ std::optional<Args> parseArgs(int argc, char** argv) {
       auto now = parseNow(s.substr(6));
       if (!now) {
         std::fprintf(stderr,
-                     "smtpguardctl: bad --now value '%s': expected YYYY-MM-DD or "
-                     "seconds since the epoch\n",
+                     "smtpguardctl: bad --now value '%s': expected a date that exists, "
+                     "YYYY-MM-DD from 1970-01-01, or seconds since the epoch\n",
                      argv[i] + 6);
         return std::nullopt;
       }

@@ -45,6 +45,18 @@ with tempfile.TemporaryDirectory() as tmp:
         check(re.search(rf"bad\.toml:{line}:{col}: error: .*{re.escape(words)}", out) is not None,
               f"error at {line}:{col} ({words})")
 
+# --now is a real date or seconds since the epoch, nothing else.
+lab = os.path.join(examples, "lab-observe.toml")
+for now in ("2024-02-29", "2026-12-31", "1795000000"):
+    p = run("validate", "--now=" + now, lab)
+    check(p.returncode == 0, f"--now={now} accepted ({p.returncode})")
+for now in ("2026-02-31", "2026-02-29", "2026-04-31", "2026-13-01", "2026-00-10", "2026-1-01",
+            "1969-12-31", "12345678901234", "", "2026-02-28x", "+1795000000"):
+    p = run("validate", "--now=" + now, lab)
+    lines = p.stderr.splitlines()
+    check(p.returncode == 2 and len(lines) == 1 and "--now" in lines[0],
+          f"--now={now!r} refused in one line ({p.returncode}, {lines[:2]})")
+
 isp = os.path.join(examples, "isp-port25.toml")
 p = run("show", isp)
 names_file = re.findall(r'^name = "([^"]+)"', open(isp).read(), re.M)[1:]  # [policy] name first
