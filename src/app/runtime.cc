@@ -16,7 +16,10 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <new>
 
+#include "app/eal_output.h"
+#include "app/memory_budget.h"
 #include "stats/counter_block.h"
 
 namespace smtpguard {
@@ -74,10 +77,15 @@ bool initEal(const Options& opts, std::string& error) {
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
+  // The EAL's chatter, complaints and usage text only with --verbose; one line from us.
+  OutputCapture capture(!opts.verbose);
   int rc = rte_eal_init(static_cast<int>(args.size()), argv.data());
+  const int eal_errno = rte_errno;
+  const std::string eal_output = capture.finish();
   if (rc < 0) {
-    error = std::string("DPDK EAL initialisation failed: ") + rte_strerror(rte_errno) +
-            " (check the EAL arguments; without hugepages use --no-huge)";
+    error = "DPDK EAL initialisation failed: " +
+            summariseEalOutput(eal_output, args[0], rte_strerror(eal_errno)) +
+            (opts.verbose ? "" : " (--verbose shows DPDK's messages)");
     return false;
   }
   if (static_cast<size_t>(rc) + 1 != args.size()) {
@@ -112,6 +120,8 @@ Runtime::~Runtime() {
 }
 
 bool Runtime::setup(unsigned n_workers, rte_mempool* inject_pool, std::string& error) {
+  // Workers allocate and touch their tables up front: too many flows is an error here.
+  if (!flowsFitMemory(n_workers, opts_.flows, availableMemory(), error)) return false;
   if (!events_.open(opts_.events, error)) return false;
   if (!timestamp_.registerField(error)) return false;
   policy_ = std::make_unique<PolicyHandle>(n_workers);
@@ -140,7 +150,13 @@ bool Runtime::setup(unsigned n_workers, rte_mempool* inject_pool, std::string& e
     wc.events = ring;
     wc.inject_pool = inject_pool;
     wc.lcore = static_cast<uint8_t>(w);
-    workers_.push_back(std::make_unique<Worker>(wc, *policy_));
+    try {
+      workers_.push_back(std::make_unique<Worker>(wc, *policy_));
+    } catch (const std::bad_alloc&) {
+      error = "--flows " + std::to_string(opts_.flows) +
+              ": cannot allocate the flow tables (out of memory)";
+      return false;
+    }
   }
   return true;
 }

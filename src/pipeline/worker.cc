@@ -17,6 +17,18 @@ constexpr uint16_t kPrefetchAhead = 4;
 // Flows examined for expiry per burst: bounded work, amortised over traffic.
 constexpr uint32_t kExpiryWorkPerBurst = 32;
 
+// Pool sizes from the flow capacity (the constructor and memoryFor()). Out-of-order buffers use
+// 16-bit handles; lines and HELO names are kept for most SMTP flows; session state for TLS
+// flows and flows the policy looks into; hello buffers only while one is split.
+struct PoolSizes {
+  explicit PoolSizes(uint32_t flows)
+      : ooo(std::clamp<uint32_t>(flows / 8, 64, 65534)),
+        smtp(std::max<uint32_t>(flows / 4, 256)),
+        session(std::max<uint32_t>(flows / 2, 256)),
+        hello(std::clamp<uint32_t>(flows / 64, 16, 1024)) {}
+  uint32_t ooo, smtp, session, hello;
+};
+
 Counter malformedCounter(ParseResult r) {
   switch (r) {
     case ParseResult::kMalformedEthernet:
@@ -100,14 +112,11 @@ Worker::Worker(const WorkerConfig& config, PolicyHandle& policy)
     : config_(config),
       policy_(policy),
       pol_(policy.current()),
-      // Out-of-order buffers use 16-bit handles; lines and HELO names are kept for most
-      // SMTP flows; session state for TLS flows and flows the policy looks into; hello
-      // buffers only while one is split.
-      ooo_pool_(std::clamp<uint32_t>(config.flow_capacity / 8, 64, 65534)),
-      smtp_pool_(std::max<uint32_t>(config.flow_capacity / 4, 256)),
-      session_pool_(std::max<uint32_t>(config.flow_capacity / 2, 256)),
-      client_hello_pool_(std::clamp<uint32_t>(config.flow_capacity / 64, 16, 1024)),
-      server_hello_pool_(std::clamp<uint32_t>(config.flow_capacity / 64, 16, 1024)),
+      ooo_pool_(PoolSizes(config.flow_capacity).ooo),
+      smtp_pool_(PoolSizes(config.flow_capacity).smtp),
+      session_pool_(PoolSizes(config.flow_capacity).session),
+      client_hello_pool_(PoolSizes(config.flow_capacity).hello),
+      server_hello_pool_(PoolSizes(config.flow_capacity).hello),
       flows_(FlowTableConfig{.capacity = config.flow_capacity,
                              .timeouts = config.timeouts,
                              .table_id = config.lcore},
@@ -120,6 +129,17 @@ Worker::Worker(const WorkerConfig& config, PolicyHandle& policy)
       server_hello_(std::make_unique<ServerHelloInfo>()),
       rate_limiter_(config.flow_capacity) {
   policy_.online(config.lcore, counters_);
+}
+
+size_t Worker::memoryFor(uint32_t flow_capacity) {
+  const PoolSizes p(flow_capacity);
+  return sizeof(Worker) + FlowTable<FlowApp>::memoryFor(flow_capacity) +
+         ObjectPool<OooBuffer>::memoryFor(p.ooo) + ObjectPool<SmtpCold>::memoryFor(p.smtp) +
+         ObjectPool<SessionAttachment>::memoryFor(p.session) +
+         ObjectPool<ClientHelloBuffer>::memoryFor(p.hello) +
+         ObjectPool<ServerHelloBuffer>::memoryFor(p.hello) + sizeof(ClientHelloInfo) +
+         sizeof(ServerHelloInfo) + RateLimiter::memoryFor(flow_capacity) +
+         sizeof(*CounterBlock{}.flows_port);
 }
 
 Worker::~Worker() {
