@@ -21,6 +21,8 @@ constexpr const char* kUsage =
     "commands:\n"
     "  validate FILE   compile a policy: a one-line summary and exit 0, or every error and exit 1\n"
     "  show FILE       the compiled rules in the order the fast path applies them\n"
+    "  match FILE ADDRESS...\n"
+    "                  the prefix sets each address is in, as the fast path looks it up\n"
     "\n"
     "--now sets the time expiry is judged against (default: the current time).\n"
     "The policy format is described in docs/policy.md.\n";
@@ -28,6 +30,7 @@ constexpr const char* kUsage =
 struct Args {
   std::string command;
   std::string file;
+  std::vector<std::string> addresses;  // match
   int64_t now = 0;
 };
 
@@ -76,12 +79,14 @@ std::optional<Args> parseArgs(int argc, char** argv) {
       positional.push_back(s);
     }
   }
-  if (positional.size() != 2) {
+  const bool match = !positional.empty() && positional[0] == "match";
+  if (match ? positional.size() < 3 : positional.size() != 2) {
     std::fputs(kUsage, stderr);
     return std::nullopt;
   }
   a.command = positional[0];
   a.file = positional[1];
+  a.addresses.assign(positional.begin() + 2, positional.end());
   return a;
 }
 
@@ -215,6 +220,37 @@ int show(const Args& a) {
   return 0;
 }
 
+// The sets each address is in. An IPv4-mapped address (::ffff:a.b.c.d) is the IPv4 address,
+// as for the fast path's lookups and for prefixes (docs/policy.md, [sets]).
+int match(const Args& a) {
+  std::vector<IpAddr> addrs;
+  for (const std::string& text : a.addresses) {
+    auto addr = parseIpAddr(text);
+    if (!addr) {
+      std::fprintf(stderr, "smtpguardctl: '%s' is not an IPv4 or IPv6 address\n", text.c_str());
+      return 2;
+    }
+    addrs.push_back(*addr);
+  }
+  PolicySpec spec;
+  auto snap = build(a, spec);
+  if (!snap) return 1;
+  for (size_t i = 0; i < addrs.size(); ++i) {
+    std::string line = a.addresses[i];
+    if (addrs[i].isV4() && a.addresses[i].find(':') != std::string::npos) {
+      char v4[64];
+      formatIp(addrs[i], v4, sizeof v4);
+      line += std::string(" (IPv4 ") + v4 + ")";
+    }
+    std::string sets;
+    const SetMask mask = snap->setsOf(addrs[i]);
+    for (size_t s = 0; s < snap->setNames().size(); ++s)
+      if (mask & (SetMask{1} << s)) sets += (sets.empty() ? "" : ", ") + snap->setNames()[s];
+    std::printf("%s: %s\n", line.c_str(), sets.empty() ? "no set" : sets.c_str());
+  }
+  return 0;
+}
+
 }  // namespace
 }  // namespace smtpguard
 
@@ -223,6 +259,7 @@ int main(int argc, char** argv) {
   if (!args) return 2;
   if (args->command == "validate") return smtpguard::validate(*args);
   if (args->command == "show") return smtpguard::show(*args);
+  if (args->command == "match") return smtpguard::match(*args);
   std::fprintf(stderr, "smtpguardctl: unknown command '%s'\n\n%s", args->command.c_str(),
                smtpguard::kUsage);
   return 2;
