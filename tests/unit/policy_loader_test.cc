@@ -322,17 +322,20 @@ TEST(PolicyLoader, SizeLimit) {
   TempDir tmp;
   std::string big = tmp.path("big.toml");
   {
+    // Exactly the limit: lines of blanks, an empty policy.
     FILE* f = std::fopen(big.c_str(), "w");
     ASSERT_NE(f, nullptr);
+    const std::string line = std::string(1023, ' ') + "\n";
+    for (size_t n = 0; n < kMaxPolicyBytes / line.size(); ++n) std::fputs(line.c_str(), f);
     std::fclose(f);
   }
-  ASSERT_EQ(truncate(big.c_str(), static_cast<off_t>(kMaxPolicyBytes) + 1), 0);  // sparse
-  EXPECT_EQ(onlyError(big), "the file is larger than the limit of 16 MiB");
-  ASSERT_EQ(truncate(big.c_str(), static_cast<off_t>(kMaxPolicyBytes)), 0);
+  ASSERT_EQ(std::filesystem::file_size(big), kMaxPolicyBytes);
   Diagnostics diags;
-  loadPolicyFile(big, diags);  // NUL bytes: a TOML error, but read
-  ASSERT_EQ(diags.errorCount(), 1u);
-  EXPECT_EQ(diags.items()[0].message.rfind("TOML", 0), 0u) << formatDiagnostics(diags);
+  loadPolicyFile(big, diags);
+  EXPECT_FALSE(diags.hasErrors()) << formatDiagnostics(diags);
+  // One byte more is refused before anything is read.
+  ASSERT_EQ(truncate(big.c_str(), static_cast<off_t>(kMaxPolicyBytes) + 1), 0);
+  EXPECT_EQ(onlyError(big), "the file is larger than the limit of 16 MiB");
 }
 
 // Test that an empty regular file is still a valid (empty) policy.
