@@ -625,8 +625,28 @@ class Reader {
     }
     std::vector<Elem> elems = elements(v);
     set.prefixes.reserve(set.prefixes.size() + elems.size());
-    for (const Elem& e : elems)
-      if (auto p = getPrefix(e, key)) set.prefixes.push_back(*p);
+    // An IPv6 spelling inside ::ffff:0:0/96 is the IPv4 prefix it maps (docs/policy.md): say
+    // so once per set, at the first one.
+    size_t mapped = 0;
+    const Elem* first_mapped = nullptr;
+    for (const Elem& e : elems) {
+      auto p = getPrefix(e, key);
+      if (!p) continue;
+      set.prefixes.push_back(*p);
+      if (p->isV4() && e.text.find(':') != std::string_view::npos && mapped++ == 0)
+        first_mapped = &e;
+    }
+    if (first_mapped != nullptr) {
+      const std::string v4 = formatPrefix(*parsePrefix(first_mapped->text));
+      diags_.warning(posOf(*first_mapped),
+                     "'" + std::string(first_mapped->text) +
+                         "' is an IPv4-mapped prefix: it is the IPv4 prefix " + v4 +
+                         " and matches IPv4 addresses" +
+                         (mapped > 1 ? " (" + std::to_string(mapped) + " such prefixes in set '" +
+                                           set.name + "')"
+                                     : ""),
+                     "write it as \"" + v4 + "\"");
+    }
   }
 
   void readSets(const Value& v) {

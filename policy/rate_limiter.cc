@@ -33,6 +33,12 @@ RateKey rateKey(const IpAddr& src, const RateParams& p, uint32_t rule_id) noexce
   return k;
 }
 
+size_t RateLimiter::memoryFor(size_t capacity) {
+  size_t n = kProbeWindow;
+  while (n < capacity) n <<= 1;
+  return n * sizeof(Slot);
+}
+
 RateLimiter::RateLimiter(size_t capacity, uint64_t seed) : seed_(seed) {
   size_t n = kProbeWindow;
   while (n < capacity) n <<= 1;

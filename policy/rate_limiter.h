@@ -57,6 +57,8 @@ class RateLimiter {
 
   // Control plane: capacity is rounded up to a power of two (at least kProbeWindow).
   explicit RateLimiter(size_t capacity, uint64_t seed = 0x9e3779b97f4a7c15ull);
+  // What the constructor allocates for `capacity`.
+  static size_t memoryFor(size_t capacity);
 
   bool admit(const RateKey& key, const RateParams& p, uint64_t now_ns) noexcept;
 

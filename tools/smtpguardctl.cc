@@ -1,5 +1,6 @@
 // smtpguardctl: the operator's tool. `validate` and `show` compile a policy exactly as the
 // appliance would (same library, no DPDK, no EAL) and report on it.
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -20,6 +21,8 @@ constexpr const char* kUsage =
     "commands:\n"
     "  validate FILE   compile a policy: a one-line summary and exit 0, or every error and exit 1\n"
     "  show FILE       the compiled rules in the order the fast path applies them\n"
+    "  match FILE ADDRESS...\n"
+    "                  the prefix sets each address is in, as the fast path looks it up\n"
     "\n"
     "--now sets the time expiry is judged against (default: the current time).\n"
     "The policy format is described in docs/policy.md.\n";
@@ -27,20 +30,29 @@ constexpr const char* kUsage =
 struct Args {
   std::string command;
   std::string file;
+  std::vector<std::string> addresses;  // match
   int64_t now = 0;
 };
 
+bool allDigits(std::string_view v) {
+  return !v.empty() && std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// YYYY-MM-DD, a day that exists (1970 on), or seconds since the epoch (at most 12 digits).
 std::optional<int64_t> parseNow(std::string_view v) {
   if (v.size() == 10 && v[4] == '-' && v[7] == '-') {
+    if (!allDigits(v.substr(0, 4)) || !allDigits(v.substr(5, 2)) || !allDigits(v.substr(8, 2)))
+      return std::nullopt;
     int y = std::atoi(std::string(v.substr(0, 4)).c_str());
-    int m = std::atoi(std::string(v.substr(5, 2)).c_str());
-    int d = std::atoi(std::string(v.substr(8, 2)).c_str());
-    if (y < 1970 || m < 1 || m > 12 || d < 1 || d > 31) return std::nullopt;
-    return unixDays(y, static_cast<unsigned>(m), static_cast<unsigned>(d)) * 86400;
+    unsigned m = static_cast<unsigned>(std::atoi(std::string(v.substr(5, 2)).c_str()));
+    unsigned d = static_cast<unsigned>(std::atoi(std::string(v.substr(8, 2)).c_str()));
+    static constexpr unsigned kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    const bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (y < 1970 || m < 1 || m > 12 || d < 1 || d > kDays[m - 1] + (m == 2 && leap ? 1 : 0))
+      return std::nullopt;
+    return unixDays(y, m, d) * 86400;
   }
-  if (v.empty() || v.size() > 12) return std::nullopt;
-  for (char c : v)
-    if (c < '0' || c > '9') return std::nullopt;
+  if (v.size() > 12 || !allDigits(v)) return std::nullopt;
   return std::strtoll(std::string(v).c_str(), nullptr, 10);
 }
 
@@ -54,8 +66,8 @@ std::optional<Args> parseArgs(int argc, char** argv) {
       auto now = parseNow(s.substr(6));
       if (!now) {
         std::fprintf(stderr,
-                     "smtpguardctl: bad --now value '%s': expected YYYY-MM-DD or "
-                     "seconds since the epoch\n",
+                     "smtpguardctl: bad --now value '%s': expected a date that exists, "
+                     "YYYY-MM-DD from 1970-01-01, or seconds since the epoch\n",
                      argv[i] + 6);
         return std::nullopt;
       }
@@ -67,12 +79,14 @@ std::optional<Args> parseArgs(int argc, char** argv) {
       positional.push_back(s);
     }
   }
-  if (positional.size() != 2) {
+  const bool match = !positional.empty() && positional[0] == "match";
+  if (match ? positional.size() < 3 : positional.size() != 2) {
     std::fputs(kUsage, stderr);
     return std::nullopt;
   }
   a.command = positional[0];
   a.file = positional[1];
+  a.addresses.assign(positional.begin() + 2, positional.end());
   return a;
 }
 
@@ -206,6 +220,37 @@ int show(const Args& a) {
   return 0;
 }
 
+// The sets each address is in. An IPv4-mapped address (::ffff:a.b.c.d) is the IPv4 address,
+// as for the fast path's lookups and for prefixes (docs/policy.md, [sets]).
+int match(const Args& a) {
+  std::vector<IpAddr> addrs;
+  for (const std::string& text : a.addresses) {
+    auto addr = parseIpAddr(text);
+    if (!addr) {
+      std::fprintf(stderr, "smtpguardctl: '%s' is not an IPv4 or IPv6 address\n", text.c_str());
+      return 2;
+    }
+    addrs.push_back(*addr);
+  }
+  PolicySpec spec;
+  auto snap = build(a, spec);
+  if (!snap) return 1;
+  for (size_t i = 0; i < addrs.size(); ++i) {
+    std::string line = a.addresses[i];
+    if (addrs[i].isV4() && a.addresses[i].find(':') != std::string::npos) {
+      char v4[64];
+      formatIp(addrs[i], v4, sizeof v4);
+      line += std::string(" (IPv4 ") + v4 + ")";
+    }
+    std::string sets;
+    const SetMask mask = snap->setsOf(addrs[i]);
+    for (size_t s = 0; s < snap->setNames().size(); ++s)
+      if (mask & (SetMask{1} << s)) sets += (sets.empty() ? "" : ", ") + snap->setNames()[s];
+    std::printf("%s: %s\n", line.c_str(), sets.empty() ? "no set" : sets.c_str());
+  }
+  return 0;
+}
+
 }  // namespace
 }  // namespace smtpguard
 
@@ -214,6 +259,7 @@ int main(int argc, char** argv) {
   if (!args) return 2;
   if (args->command == "validate") return smtpguard::validate(*args);
   if (args->command == "show") return smtpguard::show(*args);
+  if (args->command == "match") return smtpguard::match(*args);
   std::fprintf(stderr, "smtpguardctl: unknown command '%s'\n\n%s", args->command.c_str(),
                smtpguard::kUsage);
   return 2;

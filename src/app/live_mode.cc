@@ -328,11 +328,11 @@ int runLive(const Options& opts) {
   }
   double elapsed =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  rt.report(elapsed);
+  const bool outputs_ok = rt.finish(elapsed);
   for (uint16_t p : ports) stopPort(p);
   for (auto* b : tx_buffers) rte_free(b);
   free_pools();
-  return 0;
+  return outputs_ok ? 0 : 1;
 }
 
 }  // namespace smtpguard

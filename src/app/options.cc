@@ -1,5 +1,6 @@
 #include "app/options.h"
 
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <string_view>
@@ -30,6 +31,7 @@ const char* usage() {
          "                      established (300), half_closed (30), closing (10); repeatable\n"
          "  --duration SECONDS  live modes: stop after this long (default: until SIGINT)\n"
          "  --no-summary        no human summary on the terminal\n"
+         "  --verbose           DPDK's own messages at start (EAL), besides our one-line errors\n"
          "SIGHUP reloads --policy; a policy that does not compile leaves the running one.\n"
          "PORT is a port number or a device name (net_ring0, 0000:01:00.0).\n";
 }
@@ -127,10 +129,13 @@ std::optional<Options> parseOptions(int argc, char** argv, std::string& error, b
       o.loop = static_cast<uint32_t>(v);
     } else if (a == "--duration" && o.mode != Mode::kReplay) {
       if (!value(num)) return std::nullopt;
+      // Decimal only: no "nan", "inf" or hex floats; and a range a run can have.
       char* end = nullptr;
-      double v = std::strtod(num.c_str(), &end);
-      if (end == num.c_str() || *end != '\0' || v <= 0) {
-        error = "--duration " + num + ": expected a positive number of seconds";
+      bool decimal = !num.empty() && num.find_first_not_of("0123456789.eE+-") == std::string::npos;
+      double v = decimal ? std::strtod(num.c_str(), &end) : 0;
+      if (!decimal || end == num.c_str() || *end != '\0' || !std::isfinite(v) ||
+          v < kMinDurationS || v > kMaxDurationS) {
+        error = "--duration " + num + ": expected seconds from 0.001 to 315360000 (ten years)";
         return std::nullopt;
       }
       o.duration_s = v;
@@ -175,6 +180,8 @@ std::optional<Options> parseOptions(int argc, char** argv, std::string& error, b
       *slot = static_cast<uint64_t>(v * 1e9);
     } else if (a == "--no-summary") {
       o.summary = false;
+    } else if (a == "--verbose") {
+      o.verbose = true;
     } else {
       error =
           "unknown option '" + std::string(a) + "' for mode " + std::string(mode) + " (see --help)";

@@ -42,7 +42,12 @@ struct Options {
   uint32_t loop = 1;      // replay: passes over the capture, each shifted in time
   double duration_s = 0;  // live modes: stop after this long (0 = until signal)
   bool summary = true;    // human summary on stderr when it is a terminal
+  bool verbose = false;   // DPDK's own output at start (EAL) as well as ours
 };
+
+// --duration's range: a millisecond to ten years.
+inline constexpr double kMinDurationS = 0.001;
+inline constexpr double kMaxDurationS = 10.0 * 365 * 86400;
 
 // Parses argv. On failure returns nullopt with `error` set to one line naming the problem;
 // `help` is set for --help (usage goes to stdout, exit 0).

@@ -153,12 +153,16 @@ int runReplay(const Options& opts) {
     std::fprintf(stderr, "smtpguard: skipped %llu frames larger than %zu bytes\n",
                  static_cast<unsigned long long>(oversize), max_frame);
   }
-  rt.drainEvents();
   double elapsed =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  rt.report(elapsed);
+  bool outputs_ok = true;
+  if (!writer.close()) {
+    std::fprintf(stderr, "smtpguard: %s\n", writer.error().c_str());
+    outputs_ok = false;
+  }
+  outputs_ok = rt.finish(elapsed) && outputs_ok;
   rte_mempool_free(pool);
-  return read_error.empty() ? 0 : 1;
+  return read_error.empty() && outputs_ok ? 0 : 1;
 }
 
 }  // namespace smtpguard

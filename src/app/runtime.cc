@@ -13,11 +13,15 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
-#include <fstream>
+#include <new>
 
+#include "app/eal_output.h"
+#include "app/memory_budget.h"
 #include "stats/counter_block.h"
 
 namespace smtpguard {
@@ -59,6 +63,9 @@ void installSignalHandlers() {
   hup.sa_handler = onHangup;
   sigemptyset(&hup.sa_mask);
   sigaction(SIGHUP, &hup, nullptr);
+  // A closed pipe or a file size limit is an output error to report, not a reason to die.
+  std::signal(SIGPIPE, SIG_IGN);
+  std::signal(SIGXFSZ, SIG_IGN);
 }
 
 bool initEal(const Options& opts, std::string& error) {
@@ -83,10 +90,15 @@ bool initEal(const Options& opts, std::string& error) {
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
+  // The EAL's chatter, complaints and usage text only with --verbose; one line from us.
+  OutputCapture capture(!opts.verbose);
   int rc = rte_eal_init(static_cast<int>(args.size()), argv.data());
+  const int eal_errno = rte_errno;
+  const std::string eal_output = capture.finish();
   if (rc < 0) {
-    error = std::string("DPDK EAL initialisation failed: ") + rte_strerror(rte_errno) +
-            " (check the EAL arguments; without hugepages use --no-huge)";
+    error = "DPDK EAL initialisation failed: " +
+            summariseEalOutput(eal_output, args[0], rte_strerror(eal_errno)) +
+            (opts.verbose ? "" : " (--verbose shows DPDK's messages)");
     return false;
   }
   if (static_cast<size_t>(rc) + 1 != args.size()) {
@@ -122,6 +134,8 @@ Runtime::~Runtime() {
 
 bool Runtime::setup(const std::vector<WorkerPlace>& places, std::string& error) {
   const auto n_workers = static_cast<unsigned>(places.size());
+  // Workers allocate and touch their tables up front: too many flows is an error here.
+  if (!flowsFitMemory(n_workers, opts_.flows, availableMemory(), error)) return false;
   if (!events_.open(opts_.events, error)) return false;
   if (!timestamp_.registerField(error)) return false;
   policy_ = std::make_unique<PolicyHandle>(n_workers);
@@ -177,8 +191,9 @@ bool Runtime::setup(const std::vector<WorkerPlace>& places, std::string& error) 
     try {
       workers_.push_back(std::make_unique<Worker>(wc, *policy_));
     } catch (const std::bad_alloc&) {
-      error = "not enough memory for worker " + std::to_string(w) + "'s flow table of " +
-              std::to_string(opts_.flows) + " flows (lower --flows)";
+      error = "--flows " + std::to_string(opts_.flows) +
+              ": cannot allocate the flow tables of worker " + std::to_string(w) +
+              " (out of memory)";
       return false;
     }
     if (wc.fragments == FragmentMode::kReassemble && !workers_.back()->reassembles()) {
@@ -226,30 +241,78 @@ void Runtime::drainEvents() {
     }
   }
   events_.flush();
+  noteEventErrors();
 }
 
-void Runtime::report(double elapsed_s) {
+void Runtime::noteEventErrors() {
+  if (events_.lost() > events_lost_counted_) {
+    control_counters_.inc(Counter::kEventsWriteFailed, events_.lost() - events_lost_counted_);
+    events_lost_counted_ = events_.lost();
+  }
+  if (!events_.error().empty() && !events_error_reported_) {
+    std::fprintf(stderr,
+                 "smtpguard: %s (lost events are counted in events.write_failed; later ones "
+                 "are tried again)\n",
+                 events_.error().c_str());
+    events_error_reported_ = true;
+  }
+}
+
+namespace {
+
+// Writes `text` to `path` ("-" or empty: standard output). One-line error naming the output.
+bool writeOutput(const std::string& path, const std::string& text, const char* what,
+                 std::string& error) {
+  const bool to_stdout = path.empty() || path == "-";
+  const std::string where = to_stdout ? "standard output" : path;
+  auto fail = [&]() {
+    error = std::string("cannot write ") + what + " to " + where + ": " + std::strerror(errno);
+    return false;
+  };
+  if (to_stdout) {
+    if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size()) return fail();
+    if (std::fflush(stdout) != 0) return fail();
+    return true;
+  }
+  FILE* f = std::fopen(path.c_str(), "w");
+  if (f == nullptr) return fail();
+  const bool written =
+      std::fwrite(text.data(), 1, text.size(), f) == text.size() && std::fflush(f) == 0;
+  const int write_errno = errno;
+  if (std::fclose(f) != 0 || !written) {
+    if (!written) errno = write_errno;
+    return fail();
+  }
+  return true;
+}
+
+}  // namespace
+
+bool Runtime::finish(double elapsed_s) {
+  drainEvents();
+  events_.close();
+  noteEventErrors();
+  const bool events_ok = events_.error().empty();
+  const bool report_ok = report(elapsed_s);
+  return events_ok && report_ok;
+}
+
+bool Runtime::report(double elapsed_s) {
   std::vector<const CounterBlock*> blocks{&control_counters_};
   for (auto& w : workers_) blocks.push_back(&w->counters());
   CounterNaming naming = policy_->naming(policy_->current()->ports.ports());
   auto counters = sumCounters(blocks, naming);
 
-  std::string json = countersToJson(counters, true);
-  if (opts_.stats.empty() || opts_.stats == "-") {
-    std::fwrite(json.data(), 1, json.size(), stdout);
-    std::fflush(stdout);
-  } else {
-    std::ofstream out(opts_.stats);
-    out << json;
-    if (!out) std::fprintf(stderr, "smtpguard: cannot write stats to %s\n", opts_.stats.c_str());
+  bool ok = true;
+  std::string error;
+  if (!writeOutput(opts_.stats, countersToJson(counters, true), "stats", error)) {
+    std::fprintf(stderr, "smtpguard: %s\n", error.c_str());
+    ok = false;
   }
-  if (!opts_.prometheus.empty()) {
-    std::ofstream out(opts_.prometheus);
-    out << countersToPrometheus(counters);
-    if (!out) {
-      std::fprintf(stderr, "smtpguard: cannot write Prometheus text to %s\n",
-                   opts_.prometheus.c_str());
-    }
+  if (!opts_.prometheus.empty() &&
+      !writeOutput(opts_.prometheus, countersToPrometheus(counters), "Prometheus text", error)) {
+    std::fprintf(stderr, "smtpguard: %s\n", error.c_str());
+    ok = false;
   }
   if (opts_.summary && isatty(STDERR_FILENO)) {
     uint64_t rx = 0;
@@ -263,6 +326,7 @@ void Runtime::report(double elapsed_s) {
       if (v != 0)
         std::fprintf(stderr, "  %-44s %12llu\n", name.c_str(), static_cast<unsigned long long>(v));
   }
+  return ok;
 }
 
 LiveClock::LiveClock() {

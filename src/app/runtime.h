@@ -56,20 +56,29 @@ class Runtime {
   PolicyHandle& policy() { return *policy_; }
   const MbufTimestamp& timestamp() const { return timestamp_; }
 
-  // Moves every queued event from the workers' rings to the writer. Main lcore only.
+  // Moves every queued event from the workers' rings to the writer. Main lcore only. A write
+  // that fails loses its events, counted in events.write_failed; the first failure is
+  // reported on stderr, and every later batch is tried again.
   void drainEvents();
-  // Final counters: JSON (--stats or stdout), Prometheus (--prometheus), human summary.
-  void report(double elapsed_s);
+  // At the end: the last events, then the final counters: JSON (--stats or stdout),
+  // Prometheus (--prometheus), human summary. Every output error is reported on one line;
+  // false if any output failed during the run (the caller's exit status says so).
+  bool finish(double elapsed_s);
 
  private:
   const Options& opts_;
   std::unique_ptr<PolicyHandle> policy_;
   std::vector<std::unique_ptr<Worker>> workers_;
+  void noteEventErrors();
+  bool report(double elapsed_s);
+
   CounterBlock control_counters_;  // policy.reloads / reload_failures: the control plane's own
   std::vector<rte_ring*> rings_;
   // Where each worker's tables went (DPDK memory on its socket, or the heap as a fallback).
   std::unique_ptr<PlacementStats[]> placement_;
   EventWriter events_;
+  uint64_t events_lost_counted_ = 0;
+  bool events_error_reported_ = false;
   MbufTimestamp timestamp_;
 };
 

@@ -5,6 +5,7 @@
 //
 // One pool per lcore, so no synchronisation.
 
+#include <cstddef>
 #include <cstdint>
 #include <new>
 
@@ -27,6 +28,11 @@ class ObjectPool {
   }
   ObjectPool(const ObjectPool&) = delete;
   ObjectPool& operator=(const ObjectPool&) = delete;
+
+  // What the constructor allocates for `capacity` objects.
+  static size_t memoryFor(uint32_t capacity) {
+    return size_t{capacity} * (sizeof(T) + sizeof(PoolHandle));
+  }
 
   // Returns the handle of a default-initialised object (members with initialisers are set,
   // large byte arrays are not zeroed), or kNoHandle when the pool is empty.

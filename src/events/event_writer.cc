@@ -1,6 +1,11 @@
 #include "events/event_writer.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 
@@ -43,34 +48,68 @@ std::string renderEvent(const EventRecord& ev) {
 }
 
 EventWriter::~EventWriter() {
-  if (out_ != nullptr) std::fflush(out_);
-  if (owned_ && out_ != nullptr) std::fclose(out_);
+  close();
 }
 
 bool EventWriter::open(const std::string& path, std::string& error) {
   if (path.empty()) return true;
   if (path == "-") {
-    out_ = stdout;
+    fd_ = STDOUT_FILENO;
+    path_ = "standard output";
     return true;
   }
-  out_ = std::fopen(path.c_str(), "w");
-  if (out_ == nullptr) {
+  fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0644);
+  if (fd_ < 0) {
     error = "cannot write events to " + path + ": " + std::strerror(errno);
     return false;
   }
   owned_ = true;
+  path_ = path;
   return true;
 }
 
 void EventWriter::write(const EventRecord& ev) {
-  if (out_ == nullptr) return;
-  std::string line = renderEvent(ev);
-  line += '\n';
-  std::fwrite(line.data(), 1, line.size(), out_);
+  if (fd_ < 0) return;
+  buffer_ += renderEvent(ev);
+  buffer_ += '\n';
 }
 
-void EventWriter::flush() {
-  if (out_ != nullptr) std::fflush(out_);
+bool EventWriter::flush() {
+  if (fd_ < 0 || buffer_.empty()) return true;
+  // The last failure cut a line: end it, so the lines after it parse.
+  if (cut_line_) buffer_.insert(buffer_.begin(), '\n');
+  cut_line_ = false;
+  size_t done = 0;
+  bool ok = true;
+  while (done < buffer_.size()) {
+    ssize_t n = ::write(fd_, buffer_.data() + done, buffer_.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      if (error_.empty())
+        error_ = "cannot write events to " + path_ + ": " +
+                 (n < 0 ? std::strerror(errno) : "nothing written");
+      ok = false;
+      break;
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (!ok) {
+    // Every line not written to its end is lost.
+    lost_ += static_cast<uint64_t>(
+        std::count(buffer_.begin() + static_cast<ptrdiff_t>(done), buffer_.end(), '\n'));
+    cut_line_ = done > 0 && buffer_[done - 1] != '\n';
+  }
+  buffer_.clear();
+  return ok;
+}
+
+bool EventWriter::close() {
+  flush();
+  if (owned_ && fd_ >= 0 && ::close(fd_) != 0 && error_.empty())
+    error_ = "cannot write events to " + path_ + ": " + std::strerror(errno);
+  fd_ = -1;
+  owned_ = false;
+  return error_.empty();
 }
 
 }  // namespace smtpguard

@@ -3,7 +3,7 @@
 // (timestamp, flow_id, event_type, src_ip, src_port, dest_ip, dest_port, proto), so existing
 // pipelines ingest them. Runs on the main lcore only.
 
-#include <cstdio>
+#include <cstdint>
 #include <string>
 
 #include "events/event_record.h"
@@ -17,6 +17,10 @@ std::string formatEveTimestamp(uint64_t ts_ns);
 // One line, without the trailing newline.
 std::string renderEvent(const EventRecord& ev);
 
+// Lines are gathered in a buffer and written with write(2) at each flush(), so every failure
+// (a full disk, a closed pipe, /dev/full) is seen where it happens. A failed write loses the
+// lines of that flush, counted in lost(); the next flush tries again (the disk may have room by
+// then). The writer never blocks the fast path: it runs on the main lcore.
 class EventWriter {
  public:
   EventWriter() = default;
@@ -27,11 +31,24 @@ class EventWriter {
   // "-" is standard output; empty means events are counted but not written.
   bool open(const std::string& path, std::string& error);
   void write(const EventRecord& ev);
-  void flush();
+  // Writes what was gathered; false if it could not be written (then lost).
+  bool flush();
+  // Flushes and closes; false (with the reason in error()) if anything was ever lost.
+  bool close();
+
+  // Events that could not be written, since open.
+  uint64_t lost() const { return lost_; }
+  // The first write error, one line ("cannot write events to PATH: reason"); empty if none.
+  const std::string& error() const { return error_; }
 
  private:
-  FILE* out_ = nullptr;
+  int fd_ = -1;
   bool owned_ = false;
+  std::string path_;
+  std::string buffer_;     // whole lines
+  bool cut_line_ = false;  // a failed write ended in the middle of a line
+  uint64_t lost_ = 0;
+  std::string error_;
 };
 
 }  // namespace smtpguard

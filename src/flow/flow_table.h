@@ -288,6 +288,13 @@ class FlowTable {
   FlowTable(const FlowTable&) = delete;
   FlowTable& operator=(const FlowTable&) = delete;
 
+  // What the constructor allocates for `capacity` flows.
+  static size_t memoryFor(uint32_t capacity) {
+    size_t nbuckets = 2;
+    while (nbuckets < 2 * size_t{capacity}) nbuckets <<= 1;
+    return size_t{capacity} * sizeof(Entry) + nbuckets * sizeof(Bucket);
+  }
+
   // TCP packets only. Finds the packet's flow or creates it, updates TCP state, byte counts and LRU
   // position, and says which way the packet goes. A full table first ends its oldest idle flow
   // (kEvicted). A SYN with a new ISN on a closing tuple ends the old flow (kFin/kRst) and starts a

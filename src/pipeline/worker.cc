@@ -23,6 +23,21 @@ constexpr size_t kMaxDatagramFrame = 65535 + 64;
 // Flows examined for expiry per burst: bounded work, amortised over traffic.
 constexpr uint32_t kExpiryWorkPerBurst = 32;
 
+// Pool sizes from the flow capacity (the constructor and memoryFor()). Out-of-order buffers use
+// 16-bit handles; client-to-server histories (2 KiB) for the flows that speak in clear, so
+// retransmissions are compared with what was inspected; lines and HELO names are kept for most
+// SMTP flows; session state one per flow (a flow the policy looks into never goes uninspected
+// for want of one); hello buffers only while one is split.
+struct PoolSizes {
+  explicit PoolSizes(uint32_t flows)
+      : ooo(std::clamp<uint32_t>(flows / 8, 64, 65534)),
+        history(std::clamp<uint32_t>(flows / 4, 64, 65534)),
+        smtp(std::max<uint32_t>(flows / 4, 256)),
+        session(std::max<uint32_t>(flows, 256)),
+        hello(std::clamp<uint32_t>(flows / 64, 16, 1024)) {}
+  uint32_t ooo, history, smtp, session, hello;
+};
+
 Counter malformedCounter(ParseResult r) {
   switch (r) {
     case ParseResult::kMalformedEthernet:
@@ -126,18 +141,12 @@ Worker::Worker(const WorkerConfig& config, PolicyHandle& policy)
     : config_(config),
       policy_(policy),
       pol_(policy.current()),
-      // Out-of-order buffers use 16-bit handles; lines and HELO names are kept for most
-      // SMTP flows; session state for TLS flows and flows the policy looks into; hello
-      // buffers only while one is split.
-      ooo_pool_(std::clamp<uint32_t>(config.flow_capacity / 8, 64, 65534), config.memory),
-      // Client-to-server histories (2 KiB) for the flows that speak in clear: retransmissions
-      // are compared with what was inspected.
-      history_pool_(std::clamp<uint32_t>(config.flow_capacity / 4, 64, 65534), config.memory),
-      smtp_pool_(std::max<uint32_t>(config.flow_capacity / 4, 256), config.memory),
-      // One per flow: a flow the policy looks into never goes uninspected for want of one.
-      session_pool_(std::max<uint32_t>(config.flow_capacity, 256), config.memory),
-      client_hello_pool_(std::clamp<uint32_t>(config.flow_capacity / 64, 16, 1024), config.memory),
-      server_hello_pool_(std::clamp<uint32_t>(config.flow_capacity / 64, 16, 1024), config.memory),
+      ooo_pool_(PoolSizes(config.flow_capacity).ooo, config.memory),
+      history_pool_(PoolSizes(config.flow_capacity).history, config.memory),
+      smtp_pool_(PoolSizes(config.flow_capacity).smtp, config.memory),
+      session_pool_(PoolSizes(config.flow_capacity).session, config.memory),
+      client_hello_pool_(PoolSizes(config.flow_capacity).hello, config.memory),
+      server_hello_pool_(PoolSizes(config.flow_capacity).hello, config.memory),
       flows_(FlowTableConfig{.capacity = config.flow_capacity,
                              .timeouts = config.timeouts,
                              .table_id = config.lcore,
@@ -160,6 +169,18 @@ Worker::Worker(const WorkerConfig& config, PolicyHandle& policy)
     }
   }
   policy_.online(config.lcore, counters_);
+}
+
+size_t Worker::memoryFor(uint32_t flow_capacity) {
+  const PoolSizes p(flow_capacity);
+  return sizeof(Worker) + FlowTable<FlowApp>::memoryFor(flow_capacity) +
+         ObjectPool<OooBuffer>::memoryFor(p.ooo) +
+         ObjectPool<StreamHistory>::memoryFor(p.history) + ObjectPool<SmtpCold>::memoryFor(p.smtp) +
+         ObjectPool<SessionAttachment>::memoryFor(p.session) +
+         ObjectPool<ClientHelloBuffer>::memoryFor(p.hello) +
+         ObjectPool<ServerHelloBuffer>::memoryFor(p.hello) + sizeof(ClientHelloInfo) +
+         sizeof(ServerHelloInfo) + RateLimiter::memoryFor(flow_capacity) +
+         sizeof(*CounterBlock{}.flows_port);
 }
 
 Worker::~Worker() {

@@ -88,6 +88,9 @@ class Worker {
   // config.lcore.
   Worker(const WorkerConfig& config, PolicyHandle& policy);
   ~Worker();
+  // What the constructor allocates (and touches) for `flow_capacity` flows: checked against
+  // the machine's memory before workers are made.
+  static size_t memoryFor(uint32_t flow_capacity);
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 

@@ -111,6 +111,7 @@ namespace smtpguard {
   /* events */                                                                        \
   X(kEventsEmitted,           "events.emitted")                                       \
   X(kEventsDropped,           "events.dropped")                                       \
+  X(kEventsWriteFailed,       "events.write_failed")                                  \
   /* policy */                                                                        \
   X(kPolicyBlocked,           "policy.blocked")                                       \
   X(kPolicyRateLimited,       "policy.rate_limited")                                  \

@@ -10,6 +10,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import time
 
 BINARY = sys.argv[1]
 failures = []
@@ -66,6 +67,48 @@ with tempfile.TemporaryDirectory() as tmp:
         "net_bogus9", "unknown port name")
     run([*eal, "--", "inline", "--inside", "0"], True, "--outside", "inline without outside")
     run(["--no-such-eal-flag", "--", "replay", junk], True, "EAL", "bad EAL argument")
+
+    # Exactly one line and nothing else: no DPDK log, usage text or C++ abort beside it.
+    def run_one_line(args, must_mention, name, timeout=60):
+        p = subprocess.run([BINARY, *args], capture_output=True, text=True, timeout=timeout)
+        lines = [l for l in p.stderr.splitlines() if l.strip()]
+        ok = (p.returncode != 0 and p.stdout == "" and len(lines) == 1 and
+              lines[0].startswith("smtpguard: ") and all(m in lines[0] for m in must_mention))
+        print(f"{name}: {'ok' if ok else 'FAIL'} (exit {p.returncode}, stdout "
+              f"{len(p.stdout.splitlines())} lines, stderr {lines[:4]})")
+        if not ok:
+            failures.append(name)
+        return p
+
+    sample = os.path.join(os.path.dirname(__file__), "..", "..", "samples", "sample.pcap")
+    quiet_eal = ["--no-huge", "--no-pci", "--no-shconf", "--no-telemetry", "-m", "128"]
+    run_one_line(["--no-such-eal-flag", "--", "replay", sample], ["EAL", "--no-such-eal-flag"],
+                 "bad EAL flag: one line")
+    run_one_line([*quiet_eal, "-l", "99", "--", "replay", sample], ["EAL", "lcore 99"],
+                 "-l 99: one line")
+    p = subprocess.run([BINARY, *quiet_eal, "-l", "99", "--", "replay", sample, "--verbose"],
+                       capture_output=True, text=True, timeout=60)
+    ours = [l for l in p.stderr.splitlines() if l.startswith("smtpguard: ")]
+    ok = p.returncode != 0 and len(ours) == 1 and "EAL: " in p.stdout + p.stderr
+    print(f"-l 99 --verbose: {'ok' if ok else 'FAIL'}: DPDK's own lines shown")
+    if not ok:
+        failures.append("-l 99 --verbose")
+    # More flows than the machine has memory for: one line, not std::bad_alloc.
+    run_one_line(["replay", sample, "--flows", "67108864"], ["--flows", "memory"],
+                 "--flows beyond memory: one line")
+    for bad in ("nan", "inf", "-inf", "1e300", "0", "-1", "1e-9", "10s", ""):
+        run_one_line([*eal, "--", "monitor", "--port", "0", "--duration", bad], ["--duration"],
+                     f"--duration '{bad}': one line")
+    # A good duration ends the run by itself.
+    t0 = time.time()
+    p = subprocess.run([BINARY, *eal, "--vdev=net_null0", "--", "monitor", "--port", "net_null0",
+                        "--duration", "1.5", "--stats", os.path.join(tmp, "d.json")],
+                       capture_output=True, text=True, timeout=60)
+    took = time.time() - t0
+    ok = p.returncode == 0 and 1.4 < took < 30
+    print(f"--duration 1.5: {'ok' if ok else 'FAIL'} (exit {p.returncode}, {took:.1f} s)")
+    if not ok:
+        failures.append("--duration 1.5")
 
     # Random frames in a valid pcap: every one counted, none crashes anything.
     rng = random.Random(7)

@@ -45,6 +45,39 @@ with tempfile.TemporaryDirectory() as tmp:
         check(re.search(rf"bad\.toml:{line}:{col}: error: .*{re.escape(words)}", out) is not None,
               f"error at {line}:{col} ({words})")
 
+# --now is a real date or seconds since the epoch, nothing else.
+lab = os.path.join(examples, "lab-observe.toml")
+for now in ("2024-02-29", "2026-12-31", "1795000000"):
+    p = run("validate", "--now=" + now, lab)
+    check(p.returncode == 0, f"--now={now} accepted ({p.returncode})")
+for now in ("2026-02-31", "2026-02-29", "2026-04-31", "2026-13-01", "2026-00-10", "2026-1-01",
+            "1969-12-31", "12345678901234", "", "2026-02-28x", "+1795000000"):
+    p = run("validate", "--now=" + now, lab)
+    lines = p.stderr.splitlines()
+    check(p.returncode == 2 and len(lines) == 1 and "--now" in lines[0],
+          f"--now={now!r} refused in one line ({p.returncode}, {lines[:2]})")
+
+# IPv4-mapped prefixes: validate names the IPv4 prefix they stand for; match puts an address
+# in the same sets whether written as IPv4 or IPv4-mapped, and ::/0 never holds IPv4.
+with tempfile.TemporaryDirectory() as tmp:
+    mapped = os.path.join(tmp, "mapped.toml")
+    with open(mapped, "w") as f:
+        f.write('[sets]\nmapped = ["::ffff:10.20.0.0/112"]\nall_v6 = ["::/0"]\n'
+                '[[rule]]\nname = "r"\nsrc = ["mapped", "all_v6"]\naction = "alert"\n')
+    p = run("validate", mapped)
+    check(p.returncode == 0 and re.search(r"mapped\.toml:2:11: warning: .*IPv4 prefix "
+                                          r"10\.20\.0\.0/16", p.stderr) is not None,
+          f"validate warns that a mapped prefix is IPv4 ({p.returncode})")
+    p = run("match", mapped, "10.20.1.1", "::ffff:10.20.1.1", "10.21.0.1", "2001:db8::1")
+    check(p.returncode == 0 and p.stdout.splitlines() == [
+        "10.20.1.1: mapped",
+        "::ffff:10.20.1.1 (IPv4 10.20.1.1): mapped",
+        "10.21.0.1: no set",
+        "2001:db8::1: all_v6",
+    ], f"match: {p.returncode} {p.stdout.splitlines()} {p.stderr.splitlines()[:3]}")
+    p = run("match", mapped, "10.20.300.1")
+    check(p.returncode == 2 and "10.20.300.1" in p.stderr, "match: a bad address, exit 2")
+
 isp = os.path.join(examples, "isp-port25.toml")
 p = run("show", isp)
 names_file = re.findall(r'^name = "([^"]+)"', open(isp).read(), re.M)[1:]  # [policy] name first

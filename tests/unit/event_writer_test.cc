@@ -2,8 +2,15 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <csignal>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <string>
+#include <vector>
 
 #include "events/json_builder.h"
 
@@ -40,6 +47,52 @@ TEST(EventWriter, RendersCommonFieldsThenBody) {
             "\"event_type\":\"smtp_anomaly\",\"src_ip\":\"100.64.0.7\",\"src_port\":40000,"
             "\"dest_ip\":\"198.19.0.1\",\"dest_port\":25,\"proto\":\"TCP\","
             "\"smtp_anomaly\":{\"name\":\"starttls_injection\"}}");
+}
+
+std::vector<std::string> linesOf(const std::string& path) {
+  std::ifstream in(path);
+  std::vector<std::string> lines;
+  for (std::string l; std::getline(in, l);) lines.push_back(l);
+  return lines;
+}
+
+// Test that a write the output refuses loses and counts only its own events, is reported once,
+// and that later flushes try again and succeed; a line cut by the failure is ended so the next
+// one parses. The refusal is a file size limit (RLIMIT_FSIZE), lifted afterwards.
+TEST(EventWriter, FailedWriteIsCountedAndRetried) {
+  std::signal(SIGXFSZ, SIG_IGN);
+  char tmpl[] = "/tmp/event_writer_test.XXXXXX";
+  close(mkstemp(tmpl));
+  const std::string path = tmpl;
+  const std::string line = renderEvent(makeRecord());
+  rlimit old{};
+  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &old), 0);
+  {
+    EventWriter w;
+    std::string error;
+    ASSERT_TRUE(w.open(path, error)) << error;
+    w.write(makeRecord());
+    EXPECT_TRUE(w.flush());
+    rlimit small = old;
+    small.rlim_cur = line.size() + 1 + 10;  // room for the first line and 10 bytes more
+    ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &small), 0);
+    w.write(makeRecord());
+    w.write(makeRecord());
+    EXPECT_FALSE(w.flush());
+    EXPECT_EQ(w.lost(), 2u);
+    EXPECT_EQ(w.error(), "cannot write events to " + path + ": File too large");
+    ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &old), 0);
+    w.write(makeRecord());
+    EXPECT_TRUE(w.flush()) << "written again once the output takes it";
+    EXPECT_EQ(w.lost(), 2u);
+    EXPECT_FALSE(w.close()) << "close reports that events were lost";
+  }
+  std::vector<std::string> lines = linesOf(path);
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[0], line);
+  EXPECT_EQ(lines[1], line.substr(0, 10)) << "the cut line, ended";
+  EXPECT_EQ(lines[2], line);
+  std::filesystem::remove(path);
 }
 
 // Test that hostile bytes (quotes, newlines, non-ASCII) are escaped, never break the line.
