@@ -27,6 +27,7 @@
 #include <map>
 #include <vector>
 
+#include "app/control.h"
 #include "app/modes.h"
 #include "app/runtime.h"
 #include "drivers/eth_port.h"
@@ -259,6 +260,10 @@ int runLive(const Options& opts) {
                spreadName(spread), single_reason.empty() ? "" : ": ", single_reason.c_str(),
                opts.enforce && inline_mode ? "" : ", policy not enforced (verdicts reported)");
 
+  // Telemetry commands (/smtpguard/...) answer from here on.
+  Control control(rt);
+  control.registerTelemetry();
+
   LiveClock clock;
   const uint64_t us = rte_get_tsc_hz() / 1000000;
   std::vector<WorkerTask> tasks(queues);
@@ -314,8 +319,11 @@ int runLive(const Options& opts) {
     // SIGHUP: compile and publish; workers keep forwarding with the old policy meanwhile, and
     // report quiescent states on every poll, so the swap completes on an idle link too.
     if (g_reload.exchange(false, std::memory_order_relaxed)) rt.reloadPolicy(main_works ? 0 : -1);
+    // smtpguardctl load: the same load, asked for over the telemetry socket.
+    control.poll(main_works ? 0 : -1);
     if (clock.nowNs() >= deadline) g_stop.store(true);
   }
+  control.stop();
   if (main_works) {
     drain(tasks[0]);
   } else {

@@ -20,6 +20,13 @@
 #include <ctime>
 #include <new>
 
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <sys/stat.h>
+
+#include <map>
+
+#include "app/control.h"
 #include "app/eal_output.h"
 #include "app/memory_budget.h"
 #include "stats/counter_block.h"
@@ -148,6 +155,7 @@ bool Runtime::setup(const std::vector<WorkerPlace>& places, std::string& error) 
       return false;
     }
     control_counters_.inc(Counter::kPolicyReloads);
+    notePolicyLoaded(opts_.policy);
   }
   for (unsigned w = 0; w < n_workers; ++w) {
     std::string name = "sg_events_" + std::to_string(w);
@@ -212,24 +220,180 @@ bool Runtime::setup(const std::vector<WorkerPlace>& places, std::string& error) 
   return true;
 }
 
+namespace {
+
+// SHA-256 of a regular file of at most 64 MiB, in hex; empty if it cannot be read so.
+std::string fileSha256(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return {};
+  std::string data;
+  struct stat st {};
+  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size <= (64 << 20)) {
+    data.resize(static_cast<size_t>(st.st_size));
+    size_t got = 0;
+    while (got < data.size()) {
+      const ssize_t n = ::read(fd, data.data() + got, data.size() - got);
+      if (n <= 0) break;
+      got += static_cast<size_t>(n);
+    }
+    data.resize(got);
+  } else {
+    ::close(fd);
+    return {};
+  }
+  ::close(fd);
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr) != 1) return {};
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned i = 0; i < len; ++i) {
+    out += kHex[md[i] >> 4];
+    out += kHex[md[i] & 15];
+  }
+  return out;
+}
+
+uint64_t wallNs() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+// What a rule does, as a load's diff compares it: a rule of the same name whose text differs
+// is "changed".
+std::string ruleSignature(const PolicySnapshot& p, size_t i) {
+  const CompiledRule& r = p.rule(i);
+  const RuleInfo& info = p.ruleInfo(i);
+  std::string sig = std::string(actionName(r.action)) + "|" +
+                    (r.stage == Stage::kConnection ? "connection" : "session") + "|" +
+                    (r.shadow ? "shadow" : "enforce") + "|" +
+                    std::string(rejectWithName(r.reject_with)) + "|" + info.rate_text + "|" +
+                    info.expires_text + "|" + std::to_string(r.events);
+  for (const std::string& c : info.conditions) sig += "|" + c;
+  return sig;
+}
+
+}  // namespace
+
+void Runtime::notePolicyLoaded(const std::string& path) {
+  std::string sha = fileSha256(path);
+  // Absolute, so that what /smtpguard/policy reports does not depend on the directory
+  // smtpguard was started from; symbolic links are kept (a reload follows the link as it is
+  // then, the usual way to deploy a new policy version).
+  std::string absolute = path;
+  if (!path.empty() && path[0] != '/') {
+    char cwd[4096];
+    if (getcwd(cwd, sizeof cwd) != nullptr) absolute = std::string(cwd) + "/" + path;
+  }
+  std::lock_guard lock(policy_mu_);
+  policy_path_ = absolute;
+  policy_sha256_ = std::move(sha);
+  policy_loaded_at_ns_ = wallNs();
+  ++policy_loads_;
+}
+
 void Runtime::reloadPolicy(int caller_worker) {
-  if (opts_.policy.empty()) {
+  std::string path;
+  {
+    std::lock_guard lock(policy_mu_);
+    path = policy_path_;
+  }
+  if (path.empty()) {
     std::fprintf(stderr, "smtpguard: SIGHUP: no --policy file to reload\n");
     return;
   }
+  PolicyLoadResult result;
+  loadPolicy(path, caller_worker, result);
+}
+
+bool Runtime::loadPolicy(const std::string& path, int caller_worker, PolicyLoadResult& result) {
+  result = PolicyLoadResult{};
+  std::shared_ptr<const PolicySnapshot> old = policy_->current()->snapshot;
   std::string diags;
-  if (applyPolicy(*policy_, opts_.policy, diags, caller_worker)) {
-    control_counters_.inc(Counter::kPolicyReloads);
-    const PolicySnapshot& snap = *policy_->current()->snapshot;
-    std::fprintf(stderr, "smtpguard: policy reloaded: %s (%zu rules) from %s\n",
-                 std::string(snap.name()).c_str(), snap.ruleCount(), opts_.policy.c_str());
-  } else {
+  bool ok;
+  {
+    // Holds other threads' readers off the bundle while it is swapped and the old one freed.
+    std::lock_guard lock(policy_mu_);
+    ok = applyPolicy(*policy_, path, diags, caller_worker);
+  }
+  if (!ok) {
     control_counters_.inc(Counter::kPolicyReloadFailures);
     // Every diagnostic ends its line, so the next message starts on its own.
     if (diags.empty() || diags.back() != '\n') diags += '\n';
     std::fprintf(stderr, "smtpguard: policy reload failed, the running policy stays:\n%s",
                  diags.c_str());
+    result.errors = diags;
+    return false;
   }
+  control_counters_.inc(Counter::kPolicyReloads);
+  notePolicyLoaded(path);
+  const PolicySnapshot& snap = *policy_->current()->snapshot;
+  result.ok = true;
+  result.name = std::string(snap.name());
+  result.rules = snap.ruleCount();
+  std::map<std::string, std::string> before, after;
+  if (old != nullptr)
+    for (size_t i = 0; i < old->ruleCount(); ++i)
+      before[old->ruleInfo(i).name] = ruleSignature(*old, i);
+  for (size_t i = 0; i < snap.ruleCount(); ++i)
+    after[snap.ruleInfo(i).name] = ruleSignature(snap, i);
+  for (const auto& [name, sig] : after) {
+    auto it = before.find(name);
+    if (it == before.end()) {
+      result.added.push_back(name);
+    } else if (it->second != sig) {
+      result.changed.push_back(name);
+    }
+  }
+  for (const auto& [name, sig] : before)
+    if (after.find(name) == after.end()) result.removed.push_back(name);
+  std::fprintf(stderr,
+               "smtpguard: policy reloaded: %s (%zu rules) from %s: %zu added, %zu removed, "
+               "%zu changed\n",
+               result.name.c_str(), result.rules, path.c_str(), result.added.size(),
+               result.removed.size(), result.changed.size());
+  return true;
+}
+
+std::vector<std::pair<std::string, uint64_t>> Runtime::counters() {
+  std::vector<const CounterBlock*> blocks{&control_counters_};
+  for (auto& w : workers_) blocks.push_back(&w->counters());
+  std::lock_guard lock(policy_mu_);
+  CounterNaming naming = policy_->naming(policy_->current()->ports.ports());
+  return sumCounters(blocks, naming);
+}
+
+PolicyInfo Runtime::policyInfo() {
+  auto sums = counters();
+  std::map<std::string, uint64_t, std::less<>> by_name(sums.begin(), sums.end());
+  PolicyInfo info;
+  std::lock_guard lock(policy_mu_);
+  info.path = policy_path_;
+  info.sha256 = policy_sha256_;
+  info.loaded_at_ns = policy_loaded_at_ns_;
+  info.loads = policy_loads_;
+  const PolicySnapshot* snap = policy_->current()->snapshot.get();
+  if (snap == nullptr) return info;
+  info.name = std::string(snap->name());
+  info.shadow = snap->shadowMode();
+  info.default_action = std::string(actionName(snap->defaultAction()));
+  for (size_t i = 0; i < snap->ruleCount(); ++i) {
+    const CompiledRule& r = snap->rule(i);
+    const RuleInfo& ri = snap->ruleInfo(i);
+    PolicyInfo::Rule rule;
+    rule.name = ri.name;
+    rule.action = std::string(actionName(r.action));
+    rule.stage = r.stage == Stage::kConnection ? "connection" : "session";
+    rule.source = ri.source;
+    rule.shadow = r.shadow;
+    auto hit = by_name.find("policy.rule." + ri.name);
+    if (hit != by_name.end()) rule.hits = hit->second;
+    auto sh = by_name.find("policy.shadow." + ri.name);
+    if (sh != by_name.end()) rule.shadow_hits = sh->second;
+    info.rules.push_back(std::move(rule));
+  }
+  return info;
 }
 
 void Runtime::drainEvents() {
@@ -237,7 +401,10 @@ void Runtime::drainEvents() {
   for (rte_ring* r : rings_) {
     unsigned n;
     while ((n = rte_ring_sc_dequeue_burst_elem(r, batch, sizeof(EventRecord), 32, nullptr)) > 0) {
-      for (unsigned i = 0; i < n; ++i) events_.write(batch[i]);
+      for (unsigned i = 0; i < n; ++i) {
+        events_.write(batch[i]);
+        if (control_ != nullptr) control_->noteEvent(batch[i]);
+      }
     }
   }
   events_.flush();
@@ -298,10 +465,7 @@ bool Runtime::finish(double elapsed_s) {
 }
 
 bool Runtime::report(double elapsed_s) {
-  std::vector<const CounterBlock*> blocks{&control_counters_};
-  for (auto& w : workers_) blocks.push_back(&w->counters());
-  CounterNaming naming = policy_->naming(policy_->current()->ports.ports());
-  auto counters = sumCounters(blocks, naming);
+  auto counters = this->counters();
 
   bool ok = true;
   std::string error;

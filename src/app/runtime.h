@@ -5,7 +5,9 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "app/options.h"
@@ -29,6 +31,26 @@ void installSignalHandlers();
 bool initEal(const Options& opts, std::string& error);
 void cleanupEal();
 
+class Control;
+struct PolicyLoadResult;
+
+// The running policy as the control plane reports it (/smtpguard/policy).
+struct PolicyInfo {
+  std::string path;           // empty: no policy (built-in port set, observe only)
+  std::string sha256;         // of the file as read at its load
+  uint64_t loaded_at_ns = 0;  // wall clock
+  uint64_t loads = 0;         // successful loads since start (the first included)
+  std::string name;
+  bool shadow = false;
+  std::string default_action;
+  struct Rule {
+    std::string name, action, stage, source;
+    bool shadow = false;
+    uint64_t hits = 0, shadow_hits = 0;
+  };
+  std::vector<Rule> rules;
+};
+
 class Runtime {
  public:
   explicit Runtime(const Options& opts) : opts_(opts) {}
@@ -50,6 +72,17 @@ class Runtime {
   // SIGHUP: compiles --policy again and publishes it; a broken file leaves the running policy
   // and counts policy.reload_failures. `caller_worker`: see applyPolicy().
   void reloadPolicy(int caller_worker);
+  // The one way the running policy changes after start-up (SIGHUP, /smtpguard/policy/load):
+  // compiles `path` and publishes it, or keeps the running one and counts
+  // policy.reload_failures. Main lcore only. Fills `result` (errors, or the rule diff).
+  bool loadPolicy(const std::string& path, int caller_worker, PolicyLoadResult& result);
+
+  // Any thread: every counter summed over the workers and the control plane, by name.
+  std::vector<std::pair<std::string, uint64_t>> counters();
+  // Any thread: the running policy with each rule's hits.
+  PolicyInfo policyInfo();
+  // Events written from now on are also handed to `control` (null: no longer).
+  void setControl(Control* control) { control_ = control; }
 
   Worker& worker(size_t i) { return *workers_[i]; }
   size_t workerCount() const { return workers_.size(); }
@@ -70,7 +103,18 @@ class Runtime {
   std::unique_ptr<PolicyHandle> policy_;
   std::vector<std::unique_ptr<Worker>> workers_;
   void noteEventErrors();
+  // A load succeeded: the path, its SHA-256 and the time, for policyInfo().
+  void notePolicyLoaded(const std::string& path);
   bool report(double elapsed_s);
+
+  // Guards what another thread reads of the policy (its bundle, slot names, PolicyInfo) against
+  // a load on the main lcore. Never taken by a worker.
+  std::mutex policy_mu_;
+  std::string policy_path_;
+  std::string policy_sha256_;
+  uint64_t policy_loaded_at_ns_ = 0;
+  uint64_t policy_loads_ = 0;
+  Control* control_ = nullptr;
 
   CounterBlock control_counters_;  // policy.reloads / reload_failures: the control plane's own
   std::vector<rte_ring*> rings_;

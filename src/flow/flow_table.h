@@ -192,6 +192,7 @@ struct alignas(64) FlowEntry {
   static constexpr uint8_t kFinToClient = 1 << 2;
   static constexpr uint8_t kRstSeen = 1 << 3;
   static constexpr uint8_t kMidstream = 1 << 4;
+  static constexpr uint8_t kLive = 1 << 5;  // in use (a free entry has no flag set)
 
   FlowKey key;
   uint32_t serial;    // the table's creation counter; FlowTable::flowId() makes the id of it
@@ -399,6 +400,17 @@ class FlowTable {
       }
   }
 
+  // The live flows among entries [begin, end) in index order, so that a scan of the whole
+  // table can be spread over several calls (a control-plane query answered between bursts):
+  // a flow that lives through the whole scan is seen once, one that comes or goes during it
+  // at most once. fn must not end flows.
+  template <class Fn>
+  void forEachIn(uint32_t begin, uint32_t end, Fn&& fn) {
+    end = std::min(end, capacity_);
+    for (uint32_t i = begin; i < end; ++i)
+      if (entries_[i].flags & Entry::kLive) fn(entries_[i]);
+  }
+
   // Ends every flow with kShutdown.
   template <class OnEnd>
   void drain(OnEnd&& on_end) {
@@ -502,7 +514,7 @@ class FlowTable {
     free_head_ = e.lru_next;
 
     bool sender_is_client = true;
-    e.flags = 0;
+    e.flags = Entry::kLive;
     e.client_isn = 0;
     if ((p.tcp_flags & (kTcpSyn | kTcpAck)) == kTcpSyn) {
       e.state = TcpState::kSynSent;
@@ -647,6 +659,7 @@ class FlowTable {
     e.stream[1].release(pool_);
     removeBucket(e.key, idx);
     unlink(classOf(e), idx);
+    e.flags = 0;
     e.lru_next = free_head_;
     free_head_ = idx;
     --size_;

@@ -174,8 +174,8 @@ Worker::Worker(const WorkerConfig& config, PolicyHandle& policy)
 size_t Worker::memoryFor(uint32_t flow_capacity) {
   const PoolSizes p(flow_capacity);
   return sizeof(Worker) + FlowTable<FlowApp>::memoryFor(flow_capacity) +
-         ObjectPool<OooBuffer>::memoryFor(p.ooo) +
-         ObjectPool<StreamHistory>::memoryFor(p.history) + ObjectPool<SmtpCold>::memoryFor(p.smtp) +
+         ObjectPool<OooBuffer>::memoryFor(p.ooo) + ObjectPool<StreamHistory>::memoryFor(p.history) +
+         ObjectPool<SmtpCold>::memoryFor(p.smtp) +
          ObjectPool<SessionAttachment>::memoryFor(p.session) +
          ObjectPool<ClientHelloBuffer>::memoryFor(p.hello) +
          ObjectPool<ServerHelloBuffer>::memoryFor(p.hello) + sizeof(ClientHelloInfo) +
@@ -981,7 +981,90 @@ void Worker::housekeep(uint64_t now_ns, uint32_t max_work) {
     rte_ip_frag_free_death_row(death_row_.get(), 3);
   flows_.expire(now_ns, max_work,
                 [this, now_ns](Flow& f, EndReason reason) { onFlowEnd(f, reason, now_ns); });
+  if (flow_queries_->pending()) answerFlowQuery();
   policy_.quiescent(config_.lcore);
+}
+
+namespace {
+
+// Table entries a flow query scans per housekeeping tick: a 64k-flow table in 8 ticks, about
+// 1 MiB of entries read per tick.
+constexpr uint32_t kFlowQuerySlice = 8192;
+
+bool matchesFilter(const FlowFilter& q, const Flow& f) {
+  if (q.port != 0 && f.server_port != q.port) return false;
+  if (q.state >= 0 && static_cast<int16_t>(f.state) != q.state) return false;
+  if (q.has_addr && !(f.clientAddr() == q.addr) && !(f.serverAddr() == q.addr)) return false;
+  return true;
+}
+
+}  // namespace
+
+FlowBrief Worker::brief(const Flow& f) const {
+  FlowBrief b;
+  b.id = flows_.flowId(f);
+  b.client = f.clientAddr();
+  b.server = f.serverAddr();
+  b.client_port = f.clientPort();
+  b.server_port = f.server_port;
+  b.state = static_cast<uint8_t>(f.state);
+  b.midstream = f.midstream();
+  b.blocked = (f.app_ref & AppRef::kBlocked) != 0;
+  const SmtpSummary sum = smtpSummary(f.app.smtp, smtp_pool_);
+  b.tls = static_cast<uint8_t>(sum.tls);
+  b.auth_mechs = sum.auth_mechs;
+  b.messages = sum.messages;
+  b.bytes_to_server = f.bytesOf(FlowDir::kToServer);
+  b.bytes_to_client = f.bytesOf(FlowDir::kToClient);
+  b.first_ns = f.created_ns;
+  b.last_ns = f.lastSeenNs();
+  b.worker = config_.lcore;
+  return b;
+}
+
+void Worker::answerFlowQuery() {
+  FlowQueryBox& box = *flow_queries_;
+  FlowAnswer& a = box.work();
+  const FlowQuery& q = box.query();
+  if (!box.started) {
+    box.started = true;
+    box.cursor = 0;
+    a.matched = 0;
+    a.n = 0;
+  }
+  // The best `limit` so far as a heap whose top is the worst of them.
+  auto better = [order = q.order](const FlowBrief& x, const FlowBrief& y) {
+    switch (order) {
+      case FlowOrder::kAge:
+        return x.first_ns < y.first_ns;
+      case FlowOrder::kIdle:
+        return x.last_ns < y.last_ns;
+      case FlowOrder::kBytes:
+        break;
+    }
+    return uint64_t{x.bytes_to_server} + x.bytes_to_client >
+           uint64_t{y.bytes_to_server} + y.bytes_to_client;
+  };
+  const uint32_t end = box.cursor + kFlowQuerySlice;
+  flows_.forEachIn(box.cursor, end, [&](const Flow& f) {
+    if (!matchesFilter(q.filter, f)) return;
+    ++a.matched;
+    if (q.limit == 0) return;
+    const FlowBrief b = brief(f);
+    if (a.n < q.limit) {
+      a.flows[a.n++] = b;
+      std::push_heap(a.flows, a.flows + a.n, better);
+    } else if (better(b, a.flows[0])) {
+      std::pop_heap(a.flows, a.flows + a.n, better);
+      a.flows[a.n - 1] = b;
+      std::push_heap(a.flows, a.flows + a.n, better);
+    }
+  });
+  box.cursor = end;
+  if (box.cursor < flows_.capacity()) return;
+  std::sort_heap(a.flows, a.flows + a.n, better);
+  a.live = flows_.size();
+  box.publish();
 }
 
 void Worker::quiescent() {

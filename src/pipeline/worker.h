@@ -11,6 +11,7 @@
 #include "flow/tcp_stream.h"
 #include "pipeline/event_emitter.h"
 #include "pipeline/flow_app.h"
+#include "pipeline/flow_query.h"
 #include "pipeline/mbuf_timestamp.h"
 #include "pipeline/policy_handle.h"
 #include "pipeline/port_map.h"
@@ -123,6 +124,10 @@ class Worker {
   CounterBlock& counters() { return counters_; }
   const CounterBlock& counters() const { return counters_; }
 
+  // Questions from the control plane about the live flows, answered by housekeep() (see
+  // flow_query.h): post on the control thread, read the answer once idle() again.
+  FlowQueryBox& flowQueries() { return *flow_queries_; }
+
  private:
   // kHeld: the worker kept the mbuf (a fragment under reassembly, or one it sent on itself).
   enum class PacketVerdict : uint8_t { kForward, kDrop, kHeld };
@@ -158,6 +163,11 @@ class Worker {
     SmtpTlsKind tls_kind_ = SmtpTlsKind::kNone;
     bool facts_changed_ = false;
   };
+
+  // Scans the next slice of the table for the pending flow query; publishes the answer when
+  // the scan reaches the end.
+  void answerFlowQuery();
+  FlowBrief brief(const Flow& f) const;
 
   PacketVerdict handlePacket(rte_mbuf* m, uint64_t now_ns);
   // A frame that cannot be parsed or read whole: forwarded, or dropped and counted when
@@ -271,6 +281,7 @@ class Worker {
   rte_ip_frag_tbl* frag_table_ = nullptr;
   std::unique_ptr<rte_ip_frag_death_row> death_row_;
   PlacedArray<uint8_t> datagram_;
+  std::unique_ptr<FlowQueryBox> flow_queries_ = std::make_unique<FlowQueryBox>();
   // What a session verdict asked of the packet being processed (read after its segment).
   SessionBlock session_block_ = SessionBlock::kNone;
 };
