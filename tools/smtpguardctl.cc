@@ -26,7 +26,7 @@
 namespace smtpguard {
 namespace {
 
-using Json = nlohmann::json;
+using Json = nlohmann::ordered_json;  // the instance's order (counters: declaration order)
 
 constexpr const char* kUsage =
     "usage: smtpguardctl [options] <command> [arguments]\n"
@@ -536,26 +536,31 @@ std::optional<std::vector<std::pair<std::string, uint64_t>>> fetchCounters(Remot
   auto stats = call(r, "/smtpguard/stats", exit_code);
   if (!stats) return std::nullopt;
   std::vector<std::pair<std::string, uint64_t>> out;
+  // The instance writes a counter's dots as '/' (telemetry names allow no dots).
+  auto dotted = [](std::string name) {
+    std::replace(name.begin(), name.end(), '/', '.');
+    return name;
+  };
   auto add = [&](const std::string& group, const Json& g) {
     for (auto it = g.begin(); it != g.end(); ++it)
       if (it.value().is_number_unsigned() || it.value().is_number_integer())
-        out.emplace_back(group + "." + it.key(), it.value().get<uint64_t>());
+        out.emplace_back(dotted(group + "." + it.key()), it.value().get<uint64_t>());
   };
   for (auto it = stats->begin(); it != stats->end(); ++it) add(it.key(), it.value());
+  // Per-rule counters: names and values a page at a time.
   for (const char* group : {"policy.rule", "policy.shadow"}) {
-    int ignored = 0;
-    std::string answer, error;
-    // A policy without rules has no such group: not an error.
-    if (!r.client.request(std::string("/smtpguard/stats,") + group, answer, error)) {
-      std::fprintf(stderr, "smtpguardctl: %s\n", error.c_str());
-      exit_code = kExitNoInstance;
-      return std::nullopt;
+    for (uint64_t offset = 0;;) {
+      auto page = call(r, "/smtpguard/stats," + std::string(group) + "," + std::to_string(offset),
+                       exit_code);
+      if (!page) return std::nullopt;
+      const Json& names = (*page)["names"];
+      const Json& values = (*page)["values"];
+      for (size_t i = 0; i < names.size() && i < values.size(); ++i)
+        out.emplace_back(std::string(group) + "." + names[i].get<std::string>(),
+                         values[i].get<uint64_t>());
+      offset += names.size();
+      if (names.empty() || offset >= (*page)["total"].get<uint64_t>()) break;
     }
-    Json j = Json::parse(answer, nullptr, false);
-    (void)ignored;
-    if (j.is_object() && j.contains("/smtpguard/stats") && j["/smtpguard/stats"].is_object() &&
-        j["/smtpguard/stats"].contains(group))
-      add(group, j["/smtpguard/stats"][group]);
   }
   return out;
 }
@@ -701,7 +706,7 @@ std::optional<Json> fetchPolicy(Remote& r, int& code) {
   auto v = call(r, "/smtpguard/policy", code);
   if (!v) return std::nullopt;
   // Later pages of rules, 50 at a time.
-  const uint64_t total = (*v)["rule_count"].get<uint64_t>();
+  const uint64_t total = (*v)["rules_total"].get<uint64_t>();
   for (uint64_t offset = 50; offset < total; offset += 50) {
     auto page = call(r, "/smtpguard/policy," + std::to_string(offset), code);
     if (!page) return std::nullopt;

@@ -42,6 +42,14 @@ void addString(rte_tel_data* d, const char* key, std::string_view value) {
   rte_tel_data_add_dict_string(d, key, clip(value).c_str());
 }
 
+// DPDK 22.11 drops dictionary entries whose name has characters other than letters, digits,
+// '_' and '/' (seen: '.' and '-' are refused): counter names' dots become '/'.
+std::string telemetryName(std::string_view name) {
+  std::string out = clip(name);
+  std::replace(out.begin(), out.end(), '.', '/');
+  return out;
+}
+
 // Hands `c` to `d` (which frees it with itself); frees it here if it cannot be added.
 void addContainer(rte_tel_data* d, const char* key, rte_tel_data* c) {
   if (rte_tel_data_add_dict_container(d, key, c, 0) != 0) rte_tel_data_free(c);
@@ -129,14 +137,25 @@ int answerError(rte_tel_data* d, const std::string& error) {
 
 // --- commands ---
 
+// Per-rule counters a page: names are the policy's own (any character a TOML string allows),
+// which a telemetry dictionary name cannot carry, so they go as two parallel arrays.
+constexpr size_t kRuleCountersPerPage = 200;
+
 int cmdStats(const char*, const char* params, rte_tel_data* d) {
   std::shared_lock lock(g_instance_mu);
   if (g_instance == nullptr) return answerError(d, "stopping");
-  const std::string only = params != nullptr ? params : "";
+  std::string only = params != nullptr ? params : "";
+  uint64_t offset = 0;
+  if (const size_t comma = only.find(','); comma != std::string::npos) {
+    if (!parseUint(only.substr(comma + 1), 1u << 30, offset))
+      return answerError(d, "expected GROUP[,OFFSET], got '" + only + "'");
+    only.resize(comma);
+  }
+  const bool per_rule = only == "policy.rule" || only == "policy.shadow";
   auto counters = g_instance->runtime().counters();
   // Groups: the name up to its first dot, except per-rule counters (policy.rule.NAME,
-  // policy.shadow.NAME), which are groups of their own so that no group outgrows a telemetry
-  // dictionary.
+  // policy.shadow.NAME): groups of their own, asked for by name, so that no answer outgrows
+  // what telemetry can carry.
   std::map<std::string, std::vector<std::pair<std::string, uint64_t>>> groups;
   for (auto& [name, v] : counters) {
     std::string group, key;
@@ -149,24 +168,47 @@ int cmdStats(const char*, const char* params, rte_tel_data* d) {
       group = name.substr(0, dot);
       key = dot == std::string::npos ? name : name.substr(dot + 1);
     }
-    if (!only.empty() && group != only) continue;
+    if (only.empty() ? (group == "policy.rule" || group == "policy.shadow") : group != only)
+      continue;
     groups[group].emplace_back(std::move(key), v);
   }
-  if (!only.empty() && groups.empty()) return answerError(d, "no counter group '" + only + "'");
   rte_tel_data_start_dict(d);
+  if (per_rule) {
+    // {"names": [...], "values": [...], "total": N, "offset": K}; a policy without rules has
+    // none (not an error).
+    const auto& entries = groups[only];
+    rte_tel_data* names = rte_tel_data_alloc();
+    rte_tel_data* values = rte_tel_data_alloc();
+    if (names == nullptr || values == nullptr) {
+      rte_tel_data_free(names);
+      rte_tel_data_free(values);
+      return -1;
+    }
+    rte_tel_data_start_array(names, RTE_TEL_STRING_VAL);
+    rte_tel_data_start_array(values, RTE_TEL_U64_VAL);
+    for (size_t i = offset; i < entries.size() && i < offset + kRuleCountersPerPage; ++i) {
+      rte_tel_data_add_array_string(names, clip(entries[i].first).c_str());
+      rte_tel_data_add_array_u64(values, entries[i].second);
+    }
+    rte_tel_data_add_dict_u64(d, "total", entries.size());
+    rte_tel_data_add_dict_u64(d, "offset", offset);
+    addContainer(d, "names", names);
+    addContainer(d, "values", values);
+    return 0;
+  }
+  if (!only.empty() && groups.empty()) return answerError(d, "no counter group '" + only + "'");
+  // Dictionary names allow letters, digits, '_' and '/': a counter's dots become '/'
+  // (flows.port.25 is flows: {"port/25": N}).
   for (auto& [group, entries] : groups) {
-    // Without a group asked for, per-rule counters are left to /smtpguard/stats,policy.rule
-    // (and /smtpguard/policy): a policy of hundreds of rules would not fit one answer.
-    if (only.empty() && (group == "policy.rule" || group == "policy.shadow")) continue;
     rte_tel_data* g = rte_tel_data_alloc();
     if (g == nullptr) return -1;
     rte_tel_data_start_dict(g);
     size_t n = 0;
     for (auto& [key, v] : entries) {
       if (++n > RTE_TEL_MAX_DICT_ENTRIES) break;
-      rte_tel_data_add_dict_u64(g, clip(key).c_str(), v);
+      rte_tel_data_add_dict_u64(g, telemetryName(key).c_str(), v);
     }
-    addContainer(d, group.c_str(), g);
+    addContainer(d, telemetryName(group).c_str(), g);
   }
   return 0;
 }
@@ -186,7 +228,7 @@ int cmdPolicy(const char*, const char* params, rte_tel_data* d) {
   addString(d, "name", info.name);
   addString(d, "mode", info.path.empty() ? "none" : info.shadow ? "shadow" : "enforce");
   addString(d, "default", info.default_action);
-  rte_tel_data_add_dict_u64(d, "rule_count", info.rules.size());
+  rte_tel_data_add_dict_u64(d, "rules_total", info.rules.size());
   rte_tel_data_add_dict_u64(d, "offset", offset);
   // DPDK 22.11 nests containers one level deep: each rule is an entry "rule_<index>".
   for (size_t i = offset; i < info.rules.size() && i < offset + kRulesPerPage; ++i) {
