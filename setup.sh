@@ -9,12 +9,14 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 # Build and run-time packages, then what the tests use (scapy generators, real SMTP peers,
-# tshark and ndpiReader as independent oracles, clang for libFuzzer).
+# tshark and ndpiReader as independent oracles, clang for libFuzzer; dpdk-dev for
+# dpdk-telemetry.py and dpdk-testpmd, tmux for the terminal views).
 PACKAGES=(
   libdpdk-dev dpdk libhyperscan-dev libtoml11-dev libssl-dev libpcap-dev
   googletest libgtest-dev meson ninja-build pkg-config g++ git
   python3-scapy tshark swaks python3-aiosmtpd libndpi-bin iproute2 ethtool openssl
   clang libclang-rt-14-dev clang-format
+  nlohmann-json3-dev tmux dpdk-dev
 )
 
 as_root() {
