@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "pipeline/policy_handle.h"
+#include "policy/prefix_table.h"
 #include "tests/common/packet_builder.h"
 
 namespace smtpguard {
@@ -200,6 +201,120 @@ TEST_F(WorkerTest, ReloadRescansTheHeloName) {
   s.apply(b);
   EXPECT_FALSE(s.client("MAIL FROM:<a@example.org>\r\n"));
   EXPECT_EQ(s.counter(Counter::kPolicyBlocked), 1u);
+}
+
+// Flows fed through a worker with a table larger than one query slice (8,192 entries), then
+// questions posted as the control plane does and answered by housekeep() ticks.
+class FlowQueries : public WorkerTest {
+ protected:
+  static WorkerConfig config() {
+    WorkerConfig c;
+    c.flow_capacity = 20000;
+    c.lcore = 3;
+    return c;
+  }
+  FlowQueries() : handle_(4), worker_(config(), handle_) {}
+
+  // Client 198.18.<i/256>.<i%256>:(10000+i) -> 198.18.200.1:port, SYN then `payload` bytes.
+  void open(uint32_t i, uint16_t port, size_t payload) {
+    const std::string client = "198.18." + std::to_string(i / 256) + "." + std::to_string(i % 256);
+    feed({.src = client,
+          .dst = "198.18.200.1",
+          .sport = static_cast<uint16_t>(10000 + i),
+          .dport = port,
+          .flags = kTcpSyn,
+          .seq = 100});
+    if (payload != 0)
+      feed({.src = client,
+            .dst = "198.18.200.1",
+            .sport = static_cast<uint16_t>(10000 + i),
+            .dport = port,
+            .flags = kTcpAck | kTcpPsh,
+            .seq = 101,
+            .payload = std::string(payload, 'x')});
+  }
+
+  // Posts `q`, runs housekeeping ticks until answered; the ticks it took.
+  int ask(const FlowQuery& q) {
+    FlowQueryBox& box = worker_.flowQueries();
+    EXPECT_TRUE(box.idle());
+    box.post(q);
+    int ticks = 0;
+    while (!box.idle() && ticks < 100) {
+      now_ns_ += 1000;
+      worker_.housekeep(now_ns_, 0);
+      ++ticks;
+    }
+    return ticks;
+  }
+  const FlowAnswer& answer() { return worker_.flowQueries().answer(); }
+
+  void feed(const PacketSpec& spec) {
+    std::vector<uint8_t> frame = buildPacket(spec);
+    rte_mbuf* m = rte_pktmbuf_alloc(pool());
+    ASSERT_NE(m, nullptr);
+    std::memcpy(rte_pktmbuf_mtod(m, uint8_t*), frame.data(), frame.size());
+    m->data_len = static_cast<uint16_t>(frame.size());
+    m->pkt_len = static_cast<uint32_t>(frame.size());
+    rte_mbuf* burst[1] = {m};
+    BurstInjections inject;
+    now_ns_ += 1000000;
+    uint16_t fwd = worker_.processBurst(burst, 1, now_ns_, inject);
+    rte_pktmbuf_free_bulk(burst, fwd);
+  }
+
+  PolicyHandle handle_;
+  Worker worker_;
+  uint64_t now_ns_ = 1795000000ull * 1000000000ull;
+};
+
+// Test that a query matches by port, state and address, keeps the best `limit` by bytes in
+// order, counts every match, and spreads its scan over several ticks of a large table.
+TEST_F(FlowQueries, FilterOrderAndLimitOverSeveralSlices) {
+  // 300 flows on 587 with 10..309 payload bytes, 200 on 25 without payload.
+  for (uint32_t i = 0; i < 300; ++i) open(i, 587, 10 + i);
+  for (uint32_t i = 300; i < 500; ++i) open(i, 25, 0);
+
+  FlowQuery q;
+  q.filter.port = 587;
+  q.limit = 5;
+  const int ticks = ask(q);
+  EXPECT_EQ(ticks, 3) << "20,000 entries in slices of 8,192";
+  EXPECT_EQ(answer().live, 500u);
+  EXPECT_EQ(answer().matched, 300u);
+  ASSERT_EQ(answer().n, 5);
+  for (uint16_t k = 0; k < 5; ++k) {
+    EXPECT_EQ(answer().flows[k].bytes_to_server, 309u - k) << "rank " << k;
+    EXPECT_EQ(answer().flows[k].server_port, 587);
+    EXPECT_EQ(answer().flows[k].worker, 3);
+  }
+
+  // Flows on 25 are half-open (SYN only): the state filter finds exactly them.
+  FlowQuery syn;
+  syn.filter.state = static_cast<int16_t>(TcpState::kSynSent);
+  syn.order = FlowOrder::kAge;
+  syn.limit = 3;
+  ask(syn);
+  EXPECT_EQ(answer().matched, 200u);
+  ASSERT_EQ(answer().n, 3);
+  EXPECT_EQ(answer().flows[0].client_port, 10300) << "oldest first";
+  EXPECT_LE(answer().flows[0].first_ns, answer().flows[1].first_ns);
+
+  // One address, as client.
+  FlowQuery one;
+  one.filter.has_addr = true;
+  one.filter.addr = *parseIpAddr("198.18.1.44");  // flow 300: 256 + 44
+  ask(one);
+  ASSERT_EQ(answer().matched, 1u);
+  EXPECT_EQ(answer().flows[0].client_port, 10300);
+  EXPECT_EQ(answer().flows[0].bytes_to_server, 0u);
+
+  // Limit 0: only the count.
+  FlowQuery count;
+  count.limit = 0;
+  ask(count);
+  EXPECT_EQ(answer().matched, 500u);
+  EXPECT_EQ(answer().n, 0);
 }
 
 }  // namespace
