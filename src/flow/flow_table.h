@@ -426,6 +426,9 @@ class FlowTable {
     return scrambleFlowId((static_cast<uint64_t>(table_id_) << 48) | (ms16 << 32) | e.serial);
   }
   uint32_t size() const { return size_; }
+  // The entry's position in the table, [0, capacity()): stable for the flow's life, for state
+  // the caller keeps beside the table.
+  uint32_t indexOf(const Entry& e) const { return static_cast<uint32_t>(&e - entries_.get()); }
   uint32_t capacity() const { return capacity_; }
 
  private:

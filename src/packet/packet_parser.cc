@@ -1,5 +1,7 @@
 #include "packet/packet_parser.h"
 
+#include <algorithm>
+
 namespace smtpguard {
 namespace {
 
@@ -31,6 +33,7 @@ constexpr uint8_t kIpProtoDestOpts = 60;
 
 constexpr uint8_t kTcpOptEol = 0;
 constexpr uint8_t kTcpOptNop = 1;
+constexpr uint8_t kTcpOptWindowScale = 3;
 
 constexpr uint16_t kIpv4MoreFragments = 0x2000;
 constexpr uint16_t kIpv4FragOffsetMask = 0x1fff;
@@ -44,7 +47,8 @@ uint16_t u16(size_t v) {
 }
 
 // RFC 9293 §3.2: options are EOL, NOP, or kind + length (>= 2, covering kind and length).
-bool tcpOptionsValid(const uint8_t* opt, size_t len) {
+// A window scale option (kind 3, length 3) sets `wscale` (RFC 7323 §2.3: at most 14).
+bool tcpOptionsValid(const uint8_t* opt, size_t len, uint8_t& wscale) {
   size_t i = 0;
   while (i < len) {
     uint8_t kind = opt[i];
@@ -56,6 +60,7 @@ bool tcpOptionsValid(const uint8_t* opt, size_t len) {
     if (len - i < 2) return false;  // no room for the length byte
     uint8_t olen = opt[i + 1];
     if (olen < 2 || olen > len - i) return false;
+    if (kind == kTcpOptWindowScale && olen == 3) wscale = std::min<uint8_t>(opt[i + 2], 14);
     i += olen;
   }
   return true;
@@ -84,7 +89,7 @@ ParseResult parseL4(const uint8_t* p, size_t l4, size_t end, bool first_fragment
     out.window = loadBe16(tcp + 14);
     out.payload_offset = u16(l4 + hlen);
     out.payload_len = u16(avail - hlen);
-    if (!tcpOptionsValid(tcp + kTcpMinHeaderLen, hlen - kTcpMinHeaderLen)) {
+    if (!tcpOptionsValid(tcp + kTcpMinHeaderLen, hlen - kTcpMinHeaderLen, out.wscale)) {
       return ParseResult::kMalformedTcpOptions;
     }
     return ParseResult::kOk;

@@ -43,19 +43,19 @@ struct IpAddr {
 void formatIp(const IpAddr& a, char* out, size_t out_len);
 
 enum class ParseResult : uint8_t {
-  kOk,                  // parsed through L4 (TCP fully; UDP/other: ports only where present)
-  kNonIp,               // an ethertype other than IPv4/IPv6 (ARP, LLDP, ...): not an error
-  kFragment,            // a non-first fragment: L3 parsed, no L4 header to read
-  kMalformedEthernet,   // shorter than an Ethernet header
-  kMalformedVlan,       // a VLAN tag cut short, or more than two tags
-  kMalformedIpv4Header, // short header, version != 4, IHL < 5, IHL past the packet
-  kMalformedIpv4Length, // total length < IHL or past the captured bytes
-  kMalformedIpv6Header, // short header, version != 6, payload length past the bytes
+  kOk,                      // parsed through L4 (TCP fully; UDP/other: ports only where present)
+  kNonIp,                   // an ethertype other than IPv4/IPv6 (ARP, LLDP, ...): not an error
+  kFragment,                // a non-first fragment: L3 parsed, no L4 header to read
+  kMalformedEthernet,       // shorter than an Ethernet header
+  kMalformedVlan,           // a VLAN tag cut short, or more than two tags
+  kMalformedIpv4Header,     // short header, version != 4, IHL < 5, IHL past the packet
+  kMalformedIpv4Length,     // total length < IHL or past the captured bytes
+  kMalformedIpv6Header,     // short header, version != 6, payload length past the bytes
   kMalformedIpv6ExtHeader,  // an extension header chain running off the end
-  kMalformedIpv6Mapped, // an IPv4-mapped source or destination (RFC 4291 §2.5.5.2: never on
-                        // the wire); it would share the flow key of the IPv4 connection
-  kMalformedTcpHeader,  // short header, data offset < 5 or past the IP payload
-  kMalformedTcpOptions, // an option whose length is 0/1 or runs past the header
+  kMalformedIpv6Mapped,     // an IPv4-mapped source or destination (RFC 4291 §2.5.5.2: never on
+                            // the wire); it would share the flow key of the IPv4 connection
+  kMalformedTcpHeader,      // short header, data offset < 5 or past the IP payload
+  kMalformedTcpOptions,     // an option whose length is 0/1 or runs past the header
 };
 
 inline constexpr uint8_t kTcpFin = 0x01;
@@ -78,8 +78,8 @@ struct PacketInfo {
   uint8_t ip_version = 0;  // 4 or 6, 0 when not IP
   uint8_t l4_proto = 0;    // IPPROTO number of the transport (after IPv6 extensions)
   uint8_t tcp_flags = 0;
-  uint8_t ttl = 0;         // IPv4 TTL or IPv6 hop limit
-  bool fragment = false;   // any fragment, first or not
+  uint8_t ttl = 0;        // IPv4 TTL or IPv6 hop limit
+  bool fragment = false;  // any fragment, first or not
   IpAddr src{};
   IpAddr dst{};
   uint16_t src_port = 0;
@@ -87,7 +87,12 @@ struct PacketInfo {
   uint32_t seq = 0;
   uint32_t ack = 0;
   uint16_t window = 0;
+  // TCP window scale option (RFC 7323 §2.2), shift count capped at 14; kNoWindowScale when the
+  // segment has none (it is read from SYNs only).
+  uint8_t wscale = 0xff;
 };
+
+inline constexpr uint8_t kNoWindowScale = 0xff;
 
 ParseResult parsePacket(Bytes frame, PacketInfo& out);
 

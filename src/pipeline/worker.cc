@@ -152,6 +152,7 @@ Worker::Worker(const WorkerConfig& config, PolicyHandle& policy)
                              .table_id = config.lcore,
                              .hash_seed = config.hash_seed},
              StreamPools{ooo_pool_, &history_pool_}, counters_, config.memory),
+      windows_(config.flow_capacity, config.memory),
       client_hellos_(client_hello_pool_, counters_),
       server_hellos_(server_hello_pool_, counters_),
       events_(config.events, counters_, config.lcore),
@@ -174,8 +175,8 @@ Worker::Worker(const WorkerConfig& config, PolicyHandle& policy)
 size_t Worker::memoryFor(uint32_t flow_capacity) {
   const PoolSizes p(flow_capacity);
   return sizeof(Worker) + FlowTable<FlowApp>::memoryFor(flow_capacity) +
-         ObjectPool<OooBuffer>::memoryFor(p.ooo) + ObjectPool<StreamHistory>::memoryFor(p.history) +
-         ObjectPool<SmtpCold>::memoryFor(p.smtp) +
+         size_t{flow_capacity} * sizeof(FlowWindow) + ObjectPool<OooBuffer>::memoryFor(p.ooo) +
+         ObjectPool<StreamHistory>::memoryFor(p.history) + ObjectPool<SmtpCold>::memoryFor(p.smtp) +
          ObjectPool<SessionAttachment>::memoryFor(p.session) +
          ObjectPool<ClientHelloBuffer>::memoryFor(p.hello) +
          ObjectPool<ServerHelloBuffer>::memoryFor(p.hello) + sizeof(ClientHelloInfo) +
@@ -490,12 +491,18 @@ Worker::PacketVerdict Worker::handleSmtpPort(Bytes frame, const PacketInfo& info
   }
   // Reset here, after the lookup: a flow ended meanwhile (evicted) may have set it.
   session_block_ = SessionBlock::kNone;
+  FlowWindow& win = windows_[flows_.indexOf(f)];
+  if (found.created)
+    win = FlowWindow{{FlowWindow::kUnknown, FlowWindow::kUnknown},
+                     {FlowWindow::kSynUnseen, FlowWindow::kSynUnseen}};
+  noteWindow(win, dir, info);
   // The inline rule (Handley, Paxson and Kreibich 2001): under an enforcing policy, while the
   // flow is still in clear, only bytes the engines inspected (or exact copies of them) leave.
   // Holes are then held, not skipped: a segment past one waits (dropped; the sender sends it
   // again) until the hole fills or the receiver's ACK proves it lost.
   const bool strict = enforcing() && !inTls(f);
-  const StreamLimits limits{.holes = strict ? HolePolicy::kHold : HolePolicy::kSkip};
+  const StreamLimits limits{.max_ahead = receiveWindow(win, dir),
+                            .holes = strict ? HolePolicy::kHold : HolePolicy::kSkip};
   const SegmentStatus st = f.streamOf(dir).onSegment(
       TcpSegment{info.seq, info.tcp_flags, frame.subspan(info.payload_offset, info.payload_len)},
       streamPools(dir), limits, counters_, [&](Bytes data) { deliver(f, dir, data, now_ns); },
@@ -531,6 +538,31 @@ Worker::PacketVerdict Worker::handleSmtpPort(Bytes frame, const PacketInfo& info
     injectReset(frame, info, ResetTarget::kReceiver, now_ns);
   }
   return PacketVerdict::kDrop;
+}
+
+void Worker::noteWindow(FlowWindow& w, FlowDir dir, const PacketInfo& info) {
+  const size_t self = static_cast<size_t>(dir);
+  const size_t limits = 1 - self;  // the sender's window limits the data coming to it
+  if (info.tcp_flags & kTcpSyn) {
+    // A SYN's window is never scaled (RFC 7323 §2.2).
+    w.wscale[self] = info.wscale;
+    w.window[limits] = info.window;
+    return;
+  }
+  if (!(info.tcp_flags & kTcpAck) || w.wscale[0] == FlowWindow::kSynUnseen ||
+      w.wscale[1] == FlowWindow::kSynUnseen)
+    return;
+  // Scaling is in force only when both sides offered it.
+  const bool scaled = w.wscale[0] != kNoWindowScale && w.wscale[1] != kNoWindowScale;
+  w.window[limits] = uint32_t{info.window} << (scaled ? w.wscale[self] : 0);
+}
+
+uint32_t Worker::receiveWindow(const FlowWindow& w, FlowDir dir) {
+  const uint32_t win = w.window[static_cast<size_t>(dir)];
+  if (win == FlowWindow::kUnknown) return kDefaultMaxAhead;
+  // At least a segment's worth: a zero window still takes a probe, and a receiver that shrank
+  // its window (RFC 9293 §3.8.6.2.1 discourages it) may see data sent before it did.
+  return std::max<uint32_t>(win, 1460);
 }
 
 Worker::PacketVerdict Worker::decideConnection(Flow& f, FlowDir dir, Bytes frame,

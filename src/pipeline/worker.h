@@ -255,6 +255,21 @@ class Worker {
     return a != nullptr && a->tls_kind != SmtpTlsKind::kNone;
   }
 
+  // What each side of a flow advertised, beside the flow table (by its index): the receive
+  // window a data segment must fall in (RFC 9293 §3.10.7.4), scaled per RFC 7323 §2.3 when
+  // both SYNs carried the option. Tracked only when both SYNs were seen (a flow picked up
+  // mid-stream cannot know the scale); otherwise StreamLimits' default applies.
+  struct FlowWindow {
+    static constexpr uint32_t kUnknown = UINT32_MAX;
+    static constexpr uint8_t kSynUnseen = 0xfe;  // wscale: that side's SYN was not seen
+    uint32_t window[2];  // by FlowDir of the data it limits (the receiver's advertisement)
+    uint8_t wscale[2];   // by FlowDir of the side's own segments; kNoWindowScale: no option
+  };
+  // Records the window (and, on a SYN, the scale) the sender of a segment advertised.
+  static void noteWindow(FlowWindow& w, FlowDir dir, const PacketInfo& info);
+  // How far past the next expected byte a segment going `dir` may start.
+  static uint32_t receiveWindow(const FlowWindow& w, FlowDir dir);
+
   WorkerConfig config_;
   PolicyHandle& policy_;
   const PolicyBundle* pol_;  // read once per burst; valid until the burst's quiescent state
@@ -266,6 +281,7 @@ class Worker {
   ObjectPool<ClientHelloBuffer> client_hello_pool_;
   ObjectPool<ServerHelloBuffer> server_hello_pool_;
   FlowTable<FlowApp> flows_;
+  PlacedArray<FlowWindow> windows_;  // [flow table index]
   ClientHelloAssembler client_hellos_;
   ServerHelloAssembler server_hellos_;
   DigestContext digests_;

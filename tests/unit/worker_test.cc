@@ -317,5 +317,86 @@ TEST_F(FlowQueries, FilterOrderAndLimitOverSeveralSlices) {
   EXPECT_EQ(answer().n, 0);
 }
 
+// Receive windows tracked from each side's segments (RFC 9293 §3.10.7.4, RFC 7323): a segment
+// starting past the receiver's window is not accepted. The same client segment, 3000 bytes past
+// the next expected byte, against a server window of 16 (unscaled: out of the window), of
+// 16 << 10 (scaled: inside it), and with no handshake seen (the default window).
+class Windows : public FlowQueries {
+ protected:
+  static std::vector<uint8_t> wscale(uint8_t shift) { return {1, 3, 3, shift}; }
+
+  // Handshake with the given server window and scale options, then the client segment ahead.
+  uint64_t outOfWindowAfter(uint16_t server_window, bool scale, uint16_t sport) {
+    const uint64_t before = worker_.counters().get(Counter::kTcpSegmentOutOfWindow);
+    PacketSpec syn{.src = "198.18.0.1",
+                   .dst = "198.18.1.1",
+                   .sport = sport,
+                   .dport = 587,
+                   .flags = kTcpSyn,
+                   .seq = 1000};
+    if (scale) syn.tcp_options = wscale(10);
+    feed(syn);
+    PacketSpec synack{.src = "198.18.1.1",
+                      .dst = "198.18.0.1",
+                      .sport = 587,
+                      .dport = sport,
+                      .flags = kTcpSyn | kTcpAck,
+                      .seq = 5000,
+                      .ack = 1001,
+                      .window = 65535};
+    if (scale) synack.tcp_options = wscale(10);
+    feed(synack);
+    feed({.src = "198.18.1.1",
+          .dst = "198.18.0.1",
+          .sport = 587,
+          .dport = sport,
+          .flags = kTcpAck,
+          .seq = 5001,
+          .ack = 1001,
+          .window = server_window});
+    feed({.src = "198.18.0.1",
+          .dst = "198.18.1.1",
+          .sport = sport,
+          .dport = 587,
+          .flags = kTcpAck | kTcpPsh,
+          .seq = 1001 + 3000,
+          .ack = 5001,
+          .payload = "EHLO ahead\r\n"});
+    return worker_.counters().get(Counter::kTcpSegmentOutOfWindow) - before;
+  }
+};
+
+TEST_F(Windows, SegmentPastTheReceiversWindowIsNotAccepted) {
+  EXPECT_EQ(outOfWindowAfter(16, false, 41000), 1u) << "window 16: 3000 bytes ahead is outside";
+  EXPECT_EQ(outOfWindowAfter(16, true, 41001), 0u) << "16 << 10 = 16384: inside";
+  // Picked up mid-stream (no SYN seen): the scale is unknown, the default window applies.
+  const uint64_t before = worker_.counters().get(Counter::kTcpSegmentOutOfWindow);
+  feed({.src = "198.18.1.1",
+        .dst = "198.18.0.1",
+        .sport = 587,
+        .dport = 41002,
+        .flags = kTcpAck,
+        .seq = 9000,
+        .ack = 2000,
+        .window = 16});
+  feed({.src = "198.18.0.1",
+        .dst = "198.18.1.1",
+        .sport = 41002,
+        .dport = 587,
+        .flags = kTcpAck | kTcpPsh,
+        .seq = 2000,
+        .ack = 9000,
+        .payload = "NOOP\r\n"});
+  feed({.src = "198.18.0.1",
+        .dst = "198.18.1.1",
+        .sport = 41002,
+        .dport = 587,
+        .flags = kTcpAck | kTcpPsh,
+        .seq = 2006 + 3000,
+        .ack = 9000,
+        .payload = "NOOP\r\n"});
+  EXPECT_EQ(worker_.counters().get(Counter::kTcpSegmentOutOfWindow) - before, 0u);
+}
+
 }  // namespace
 }  // namespace smtpguard
