@@ -153,6 +153,7 @@ Worker::Worker(const WorkerConfig& config, PolicyHandle& policy)
                              .hash_seed = config.hash_seed},
              StreamPools{ooo_pool_, &history_pool_}, counters_, config.memory),
       windows_(config.flow_capacity, config.memory),
+      midline_(kMidlineSlots, config.memory),
       client_hellos_(client_hello_pool_, counters_),
       server_hellos_(server_hello_pool_, counters_),
       events_(config.events, counters_, config.lcore),
@@ -175,8 +176,9 @@ Worker::Worker(const WorkerConfig& config, PolicyHandle& policy)
 size_t Worker::memoryFor(uint32_t flow_capacity) {
   const PoolSizes p(flow_capacity);
   return sizeof(Worker) + FlowTable<FlowApp>::memoryFor(flow_capacity) +
-         size_t{flow_capacity} * sizeof(FlowWindow) + ObjectPool<OooBuffer>::memoryFor(p.ooo) +
-         ObjectPool<StreamHistory>::memoryFor(p.history) + ObjectPool<SmtpCold>::memoryFor(p.smtp) +
+         size_t{flow_capacity} * sizeof(FlowWindow) + kMidlineSlots * sizeof(MidlineEnd) +
+         ObjectPool<OooBuffer>::memoryFor(p.ooo) + ObjectPool<StreamHistory>::memoryFor(p.history) +
+         ObjectPool<SmtpCold>::memoryFor(p.smtp) +
          ObjectPool<SessionAttachment>::memoryFor(p.session) +
          ObjectPool<ClientHelloBuffer>::memoryFor(p.hello) +
          ObjectPool<ServerHelloBuffer>::memoryFor(p.hello) + sizeof(ClientHelloInfo) +
@@ -474,6 +476,15 @@ Worker::PacketVerdict Worker::handleSmtpPort(Bytes frame, const PacketInfo& info
   }
   if (!(f.app_ref & AppRef::kDecided)) {
     f.app_ref |= AppRef::kDecided;
+    // The rest of a command line whose head went with an earlier flow on this tuple: it cannot
+    // be inspected as what it is, so the connection is reset (fail closed).
+    if (found.created && f.midstream() && enforcing() && takeMidline(f, now_ns)) {
+      counters_.inc(Counter::kFlowsMidlineRefused);
+      f.app_ref |= AppRef::kBlocked | AppRef::kReject;
+      injectReset(frame, info, ResetTarget::kSender, now_ns);
+      injectReset(frame, info, ResetTarget::kReceiver, now_ns);
+      return PacketVerdict::kDrop;
+    }
     if (decideConnection(f, dir, frame, info, now_ns) == PacketVerdict::kDrop) {
       return PacketVerdict::kDrop;
     }
@@ -881,6 +892,9 @@ void Worker::onFlowEnd(Flow& f, EndReason reason, uint64_t now_ns) {
         [&](uint32_t) { gap(f, d); });
   }
   if (!(f.app_ref & AppRef::kReported)) reportFlow(f, reason, now_ns);
+  if ((reason == EndReason::kTimeout || reason == EndReason::kEvicted) && enforcing() &&
+      ((f.app_ref & AppRef::kBlocked) || smtpClientMidCommand(f.app.smtp)))
+    rememberMidline(f, now_ns);
   smtpRelease(f.app.smtp, smtp_pool_);
   if (SessionAttachment* a = attachment(f, false)) {
     client_hellos_.abandon(a->client);
@@ -888,6 +902,21 @@ void Worker::onFlowEnd(Flow& f, EndReason reason, uint64_t now_ns) {
     session_pool_.release(AppRef::attachment(f) - 1);
   }
   f.app_ref = 0;
+}
+
+void Worker::rememberMidline(const Flow& f, uint64_t now_ns) {
+  MidlineEnd& slot = midline_[hashFlowKey(f.key, config_.hash_seed) & (kMidlineSlots - 1)];
+  slot.key = f.key;
+  slot.until_ns = now_ns + kMidlineKeepNs;
+}
+
+bool Worker::takeMidline(const Flow& f, uint64_t now_ns) {
+  MidlineEnd& slot = midline_[hashFlowKey(f.key, config_.hash_seed) & (kMidlineSlots - 1)];
+  if (slot.until_ns == 0 || slot.until_ns < now_ns ||
+      std::memcmp(&slot.key, &f.key, sizeof(FlowKey)) != 0)
+    return false;
+  slot.until_ns = 0;
+  return true;
 }
 
 void Worker::reportFlow(Flow& f, EndReason reason, uint64_t now_ns, const RecordVerdict* verdict) {

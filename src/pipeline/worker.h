@@ -270,6 +270,21 @@ class Worker {
   // How far past the next expected byte a segment going `dir` may start.
   static uint32_t receiveWindow(const FlowWindow& w, FlowDir dir);
 
+  // Connections that ended (timeout, eviction) in the middle of a client command line, or
+  // blocked, under an enforcing policy: if the rest arrives on a flow picked up mid-stream, it
+  // cannot be read as the command it belongs to (the line head is gone), so that flow is reset.
+  // Direct-mapped by the table's seeded hash; entries last an hour (longer than any TCP sender
+  // keeps retransmitting); a collision forgets the older entry.
+  struct MidlineEnd {
+    FlowKey key;
+    uint64_t until_ns;  // 0: empty
+  };
+  static constexpr uint32_t kMidlineSlots = 4096;
+  static constexpr uint64_t kMidlineKeepNs = 3600ull * 1000000000ull;
+  void rememberMidline(const Flow& f, uint64_t now_ns);
+  // Whether `f` (just created mid-stream) continues a remembered connection; forgets it.
+  bool takeMidline(const Flow& f, uint64_t now_ns);
+
   WorkerConfig config_;
   PolicyHandle& policy_;
   const PolicyBundle* pol_;  // read once per burst; valid until the burst's quiescent state
@@ -282,6 +297,7 @@ class Worker {
   ObjectPool<ServerHelloBuffer> server_hello_pool_;
   FlowTable<FlowApp> flows_;
   PlacedArray<FlowWindow> windows_;  // [flow table index]
+  PlacedArray<MidlineEnd> midline_;  // [hash & (kMidlineSlots - 1)]
   ClientHelloAssembler client_hellos_;
   ServerHelloAssembler server_hellos_;
   DigestContext digests_;

@@ -1178,6 +1178,12 @@ void smtpRelease(SmtpHot& hot, ObjectPool<SmtpCold>& pool) {
   hot.flags_ &= ~kColdInUse;
 }
 
+bool smtpClientMidCommand(const SmtpHot& hot) {
+  const auto state = static_cast<ClientState>(hot.client_state_);
+  return hot.mode_ == SmtpMode::kSmtp &&
+         (state == ClientState::kLine || state == ClientState::kSasl);
+}
+
 SmtpSummary smtpSummary(const SmtpHot& hot, const ObjectPool<SmtpCold>& pool) {
   SmtpSummary s;
   if (hot.cold_ref_ != 0) {

@@ -163,6 +163,10 @@ void smtpOnGap(SmtpHot& hot, SmtpContext& ctx, Direction dir);
 // is left as it was.
 void smtpRelease(SmtpHot& hot, ObjectPool<SmtpCold>& pool);
 
+// Whether the client is inside a command line (or a SASL response line) in clear: the flow
+// ending now leaves the rest of that line to arrive where it cannot be read as what it is.
+bool smtpClientMidCommand(const SmtpHot& hot);
+
 // For the end-of-flow smtp_flow event.
 struct SmtpSummary {
   std::string_view helo;    // last HELO/EHLO name, empty if none or the pool was empty;

@@ -58,6 +58,7 @@ namespace smtpguard {
   X(kFlowsMidstream,          "flows.midstream")                                      \
   X(kFlowsMidstreamRecycled,  "flows.midstream_recycled")                             \
   X(kFlowsRefusedNoState,     "flows.refused_no_state")                               \
+  X(kFlowsMidlineRefused,     "flows.midline_refused")                                \
   X(kFlowsTableFull,          "flows.table_full")                                     \
   X(kTcpRetransmit,           "tcp.retransmit")                                       \
   X(kTcpRetransmitUnverified, "tcp.retransmit_unverified")                            \

@@ -123,6 +123,11 @@ class Session {
 
   uint64_t counter(Counter c) const { return worker_.counters().get(c); }
   uint16_t resets() const { return resets_; }
+  // Silence for `seconds`, then a housekeeping tick (flows whose timeout passed end).
+  void idle(uint64_t seconds) {
+    now_ns_ += seconds * 1000000000ull;
+    worker_.housekeep(now_ns_, 1024);
+  }
 
  private:
   bool feed(const PacketSpec& spec) {
@@ -396,6 +401,38 @@ TEST_F(Windows, SegmentPastTheReceiversWindowIsNotAccepted) {
         .ack = 9000,
         .payload = "NOOP\r\n"});
   EXPECT_EQ(worker_.counters().get(Counter::kTcpSegmentOutOfWindow) - before, 0u);
+}
+
+const char* kMailBeforeTls =
+    "[[rule]]\nname = \"mail-before-tls\"\nport_class = [\"submission\"]\n"
+    "mail_in_clear = true\naction = \"reject\"\n";
+
+// Test that a connection ending (idle timeout) in the middle of a command line keeps that
+// line's fate: the rest, arriving later on a flow picked up mid-stream, is reset rather than
+// read from the middle as an unknown command.
+TEST_F(WorkerTest, FlowEndingMidLineKeepsTheLinesVerdict) {
+  PolicyFile p(kMailBeforeTls);
+  Session s;
+  s.apply(p);
+  s.upToEhloReply();
+  EXPECT_TRUE(s.client("MAIL FROM:<alice@exa")) << "an incomplete line is not judged yet";
+  s.idle(400);  // past the established timeout (300 s): the flow ends mid-line
+  EXPECT_FALSE(s.client("mple.org>\r\n")) << "the rest of the MAIL line left";
+  EXPECT_EQ(s.counter(Counter::kFlowsMidlineRefused), 1u);
+  EXPECT_EQ(s.resets(), 2u) << "both ends reset";
+}
+
+// Test the control: a connection that ended between lines is picked up mid-stream as before.
+TEST_F(WorkerTest, FlowEndingBetweenLinesIsPickedUpAgain) {
+  PolicyFile p(kMailBeforeTls);
+  Session s;
+  s.apply(p);
+  s.upToEhloReply();
+  EXPECT_TRUE(s.client("NOOP\r\n"));
+  s.idle(400);
+  EXPECT_TRUE(s.client("NOOP\r\n"));
+  EXPECT_EQ(s.counter(Counter::kFlowsMidlineRefused), 0u);
+  EXPECT_EQ(s.resets(), 0u);
 }
 
 }  // namespace
