@@ -67,6 +67,11 @@ class PolicyCompiler {
     s.source_ = spec_.file;
     s.shadow_mode_ = spec_.shadow;
     s.default_action_ = spec_.default_action;
+    s.fragments_ = spec_.fragments == "reassemble" ? FragmentSetting::kReassemble
+                   : spec_.fragments == "drop"     ? FragmentSetting::kDrop
+                   : spec_.fragments == "pass"     ? FragmentSetting::kPass
+                                                   : FragmentSetting::kCommandLine;
+    s.exhaustion_pass_ = spec_.exhaustion_pass;
     if (spec_.rules.size() > kMaxPolicyRules) {
       diags_.error(spec_.rules[kMaxPolicyRules].pos,
                    "too many rules (" + std::to_string(spec_.rules.size()) + ")",

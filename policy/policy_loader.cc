@@ -532,7 +532,8 @@ class Reader {
       typeError(v, "policy", "a table", "[policy]\nname = \"isp-port25\"");
       return;
     }
-    checkKeys(v, {"name", "description", "mode", "default"}, "[policy]");
+    checkKeys(v, {"name", "description", "mode", "default", "fragments", "state_exhaustion"},
+              "[policy]");
     for (const auto& [key, value] : v.as_table()) {
       if (key == "name") {
         if (auto s = getString(value, key, "name = \"isp-port25\"")) spec_.name = *s;
@@ -543,6 +544,10 @@ class Reader {
       } else if (key == "default") {
         if (auto s = getEnum(value, key, {"allow", "alert", "drop", "reject"}))
           spec_.default_action = actionFromName(*s);
+      } else if (key == "fragments") {
+        if (auto s = getEnum(value, key, {"reassemble", "drop", "pass"})) spec_.fragments = *s;
+      } else if (key == "state_exhaustion") {
+        if (auto s = getEnum(value, key, {"refuse", "pass"})) spec_.exhaustion_pass = *s == "pass";
       }
     }
   }

@@ -125,6 +125,12 @@ struct PolicySpec {
   std::string description;
   bool shadow = false;  // [policy] mode = "shadow": evaluate and count, enforce nothing
   Action default_action = Action::kAllow;
+  // [policy] fragments: TCP IP fragments "reassemble", "drop" or "pass"; empty: as the
+  // command line says (--fragments, default reassemble).
+  std::string fragments;
+  // [policy] state_exhaustion: "refuse" (default: a new session with no line state left is
+  // reset) or "pass" (forwarded, its session rules not applied, counted in pool.exhausted).
+  bool exhaustion_pass = false;
   // Destination ports per PortClass (index by the enum; kNone unused). Defaults: relay 25,
   // submission 587 and 2525, implicit TLS 465.
   std::array<std::vector<uint16_t>, 4> class_ports;

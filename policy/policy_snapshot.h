@@ -109,6 +109,9 @@ struct PolicyScratch {
   PatternScratch patterns;
 };
 
+// [policy] fragments, as the fast path applies it.
+enum class FragmentSetting : uint8_t { kCommandLine, kReassemble, kDrop, kPass };
+
 class PolicySnapshot {
  public:
   uint64_t generation() const { return generation_; }
@@ -116,6 +119,9 @@ class PolicySnapshot {
   const std::string& source() const { return source_; }
   bool shadowMode() const { return shadow_mode_; }
   Action defaultAction() const { return default_action_; }
+  FragmentSetting fragments() const { return fragments_; }
+  // [policy] state_exhaustion = "pass": a session without line state is let through.
+  bool exhaustionPasses() const { return exhaustion_pass_; }
 
   // How the fast path treats a destination port.
   PortClass portClass(uint16_t port) const noexcept { return ports_[port].cls; }
@@ -157,6 +163,8 @@ class PolicySnapshot {
   std::string source_;
   bool shadow_mode_ = false;
   Action default_action_ = Action::kAllow;
+  FragmentSetting fragments_ = FragmentSetting::kCommandLine;
+  bool exhaustion_pass_ = false;
   std::array<PortEntry, 65536> ports_{};
   std::vector<uint16_t> smtp_ports_;
   PrefixTable prefixes_;

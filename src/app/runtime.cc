@@ -204,9 +204,10 @@ bool Runtime::setup(const std::vector<WorkerPlace>& places, std::string& error) 
               " (out of memory)";
       return false;
     }
-    if (wc.fragments == FragmentMode::kReassemble && !workers_.back()->reassembles()) {
+    // Made whatever --fragments says: a policy's [policy] fragments may ask for it later.
+    if (!workers_.back()->reassembles()) {
       error = "cannot create the IP reassembly table of worker " + std::to_string(w) +
-              " (out of DPDK memory? or --fragments pass)";
+              " (out of DPDK memory? give the EAL more with -m)";
       return false;
     }
     const PlacementStats& ps = placement_[w];

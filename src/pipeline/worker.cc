@@ -161,7 +161,9 @@ Worker::Worker(const WorkerConfig& config, PolicyHandle& policy)
       client_hello_(std::make_unique<ClientHelloInfo>()),
       server_hello_(std::make_unique<ServerHelloInfo>()),
       rate_limiter_(config.flow_capacity) {
-  if (config.fragments == FragmentMode::kReassemble) {
+  // The table is made whatever --fragments says, so that a policy's [policy] fragments =
+  // "reassemble" can apply after a reload.
+  {
     // Without the table (no DPDK memory: unit tests, tools), fragments pass as before; the
     // appliance checks reassembles() at start-up.
     if (makeFragmentTable()) {
@@ -338,7 +340,24 @@ Worker::PacketVerdict Worker::handleParsed(uint64_t ol_flags, Bytes frame, const
 }
 
 Worker::PacketVerdict Worker::handleFragment(rte_mbuf* m, const PacketInfo& info, uint64_t now_ns) {
-  switch (config_.fragments) {
+  // The running policy's [policy] fragments, else the command line's.
+  FragmentMode mode = config_.fragments;
+  if (const PolicySnapshot* snap = pol_->snapshot.get()) {
+    switch (snap->fragments()) {
+      case FragmentSetting::kReassemble:
+        mode = FragmentMode::kReassemble;
+        break;
+      case FragmentSetting::kDrop:
+        mode = FragmentMode::kDrop;
+        break;
+      case FragmentSetting::kPass:
+        mode = FragmentMode::kPass;
+        break;
+      case FragmentSetting::kCommandLine:
+        break;
+    }
+  }
+  switch (mode) {
     case FragmentMode::kPass:
       return PacketVerdict::kForward;
     case FragmentMode::kDrop:
@@ -491,7 +510,8 @@ Worker::PacketVerdict Worker::handleSmtpPort(Bytes frame, const PacketInfo& info
     // Resource exhaustion fails closed for enforcement: with no line state left for a new
     // session, it is refused (its client reset, as a busy server would) rather than let
     // through uninspected; sessions under way keep theirs.
-    if (enforcing() && found.created && smtp_pool_.inUse() == smtp_pool_.capacity()) {
+    if (enforcing() && found.created && smtp_pool_.inUse() == smtp_pool_.capacity() &&
+        !pol_->snapshot->exhaustionPasses()) {
       counters_.inc(Counter::kFlowsRefusedNoState);
       f.app_ref |= AppRef::kBlocked | AppRef::kReject;
       injectReset(frame, info,

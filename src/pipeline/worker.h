@@ -118,7 +118,8 @@ class Worker {
   // it is bound for an SMTP port under an enforcing policy. Counts nothing.
   bool dropsUninspectable(Bytes frame);
 
-  // Whether IP fragments are reassembled (FragmentMode::kReassemble and its table was made).
+  // Whether IP fragments can be reassembled (its table was made; --fragments or the policy's
+  // [policy] fragments says whether they are).
   bool reassembles() const { return frag_table_ != nullptr; }
 
   CounterBlock& counters() { return counters_; }

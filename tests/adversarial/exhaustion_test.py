@@ -4,7 +4,8 @@
 line state for its HELO name), then every session sends MAIL FROM and a message body in clear.
 Under the enterprise policy (inside widened to the clients) the 44 sessions that found no line
 state are refused at their SYN (flows.refused_no_state, client reset), the others are stopped
-by mail-before-tls, and no MAIL FROM or body leaves.
+by mail-before-tls, and no MAIL FROM or body leaves. With [policy] state_exhaustion = "pass"
+none is refused and the exhaustion is counted (pool.exhausted).
 
 usage: exhaustion_test.py SMTPGUARD SOURCE_ROOT
 """
@@ -67,6 +68,18 @@ def main():
         check(p.returncode == 0, f"replay exit {p.returncode} {p.stderr[-300:]}")
         c = json.load(open(st))
         written = open(wr, "rb").read()
+        # The operator's other choice, [policy] state_exhaustion = "pass": nobody is refused
+        # (availability first), and what could not be inspected is counted.
+        with open(policy, "w") as f:
+            f.write(text.replace("[policy]\n", '[policy]\nstate_exhaustion = "pass"\n', 1))
+        p = subprocess.run([BINARY, "replay", pcap, "--policy", policy, "--flows", "1024",
+                            "--stats", st, "--no-summary"], capture_output=True, text=True,
+                           timeout=300)
+        check(p.returncode == 0, f"pass: replay exit {p.returncode} {p.stderr[-300:]}")
+        c_pass = json.load(open(st))
+        check(c_pass["flows.refused_no_state"] == 0 and c_pass["pool.exhausted"] > 0,
+              f"state_exhaustion = pass: none refused, exhaustion counted "
+              f"({c_pass['flows.refused_no_state']}, {c_pass['pool.exhausted']})")
     print({k: c[k] for k in ("flows.created", "flows.refused_no_state", "pool.exhausted",
                              "policy.blocked")})
     check(c["flows.refused_no_state"] == SESSIONS - LINE_STATES,

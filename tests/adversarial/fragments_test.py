@@ -10,6 +10,8 @@ behind a bad-checksum decoy, through `smtpguard replay --policy <enterprise, wid
   big            a 3 KB segment in 600-byte fragments, no policy: leaves refragmented at 1500
                  bytes and reassembles to the very bytes sent.
   drop / pass    --fragments drop drops every TCP fragment; pass forwards them uninspected.
+  policy         [policy] fragments = "drop" in the policy file does the same without the
+                 option; the policy's "reassemble" wins over --fragments pass.
   checksum       a NOOP decoy with a bad TCP checksum, then the AUTH at the same sequence
                  numbers: with --checksums verify the decoy is dropped and the AUTH seen.
   ttl / ooo /    a TTL-limited decoy then the AUTH as a differing retransmission (dropped);
@@ -159,6 +161,27 @@ def main():
             else:
                 check(cnt["ip.reassembled"] == 0 and cnt["packets.tx"] == cnt["packets.rx"],
                       "pass: fragments forwarded uninspected")
+
+        # The policy's own setting: [policy] fragments = "drop" without --fragments; and the
+        # policy's "reassemble" over --fragments pass.
+        base = open(os.path.join(tmp, "policy.toml")).read()
+        for setting, cli in (("drop", ()), ("reassemble", ("--fragments", "pass"))):
+            with open(os.path.join(tmp, "policy.toml"), "w") as f:
+                f.write(base.replace("[policy]\n", f'[policy]\nfragments = "{setting}"\n', 1))
+            tag = "policy-" + setting
+            pk, co, so, L3, c, s = session(False, tag)
+            frags = fragment(IP(src=c, dst=s, id=81) / TCP(sport=40000, dport=587, flags="PA",
+                                                           seq=co, ack=so) / auth_line(tag), fragsize=16)
+            cnt, out = replay(tmp, tag, pk + [E / f for f in frags], *cli)
+            if setting == "drop":
+                check(cnt["ip.fragments_dropped"] == len(frags) and not leaked(out, tag),
+                      f"[policy] fragments = drop: every fragment dropped ({cnt['ip.fragments_dropped']})")
+            else:
+                check(cnt["ip.reassembled"] == 1 and cnt["policy.blocked"] == 1 and
+                      not leaked(out, tag),
+                      f"[policy] fragments = reassemble over --fragments pass ({cnt['ip.reassembled']})")
+        with open(os.path.join(tmp, "policy.toml"), "w") as f:
+            f.write(base)
 
         # Bad-checksum decoy, then the AUTH as a "retransmission" of the same bytes.
         pk, co, so, L3, c, s = session(False, "checksum")
