@@ -12,7 +12,7 @@ cd "$(dirname "$0")"
 # tshark and ndpiReader as independent oracles, clang for libFuzzer).
 PACKAGES=(
   libdpdk-dev dpdk libhyperscan-dev libtoml11-dev libssl-dev libpcap-dev
-  googletest libgtest-dev meson ninja-build pkg-config g++ git
+  googletest libgtest-dev meson ninja-build pkg-config g++ git libsystemd-dev
   python3-scapy tshark swaks python3-aiosmtpd libndpi-bin iproute2 ethtool openssl
   clang libclang-rt-14-dev clang-format
 )

@@ -29,6 +29,7 @@
 
 #include "app/modes.h"
 #include "app/runtime.h"
+#include "app/service_notify.h"
 #include "drivers/eth_port.h"
 
 namespace smtpguard {
@@ -259,6 +260,15 @@ int runLive(const Options& opts) {
                spreadName(spread), single_reason.empty() ? "" : ": ", single_reason.c_str(),
                opts.enforce && inline_mode ? "" : ", policy not enforced (verdicts reported)");
 
+  // Ports up, policy loaded, outputs open: systemd may consider the service started.
+  {
+    const auto& snap = rt.policy().current()->snapshot;
+    const std::string policy_name = snap ? snap->name() : std::string("none");
+    notifyReady(std::string(inline_mode ? "inline " : "monitor ") + caps[0].name +
+                (inline_mode ? " <-> " + caps[1].name : std::string()) + ", " +
+                std::to_string(queues) + " worker" + (queues == 1 ? "" : "s") + ", policy " +
+                policy_name);
+  }
   LiveClock clock;
   const uint64_t us = rte_get_tsc_hz() / 1000000;
   std::vector<WorkerTask> tasks(queues);
@@ -316,6 +326,7 @@ int runLive(const Options& opts) {
     if (g_reload.exchange(false, std::memory_order_relaxed)) rt.reloadPolicy(main_works ? 0 : -1);
     if (clock.nowNs() >= deadline) g_stop.store(true);
   }
+  notifyStopping();
   if (main_works) {
     drain(tasks[0]);
   } else {

@@ -22,6 +22,7 @@
 
 #include "app/eal_output.h"
 #include "app/memory_budget.h"
+#include "app/service_notify.h"
 #include "stats/counter_block.h"
 
 namespace smtpguard {
@@ -218,12 +219,19 @@ void Runtime::reloadPolicy(int caller_worker) {
     return;
   }
   std::string diags;
+  notifyReloading();
   if (applyPolicy(*policy_, opts_.policy, diags, caller_worker)) {
     control_counters_.inc(Counter::kPolicyReloads);
     const PolicySnapshot& snap = *policy_->current()->snapshot;
     std::fprintf(stderr, "smtpguard: policy reloaded: %s (%zu rules) from %s\n",
                  std::string(snap.name()).c_str(), snap.ruleCount(), opts_.policy.c_str());
+    notifyReady("policy " + snap.name() + " reloaded (" + std::to_string(snap.ruleCount()) +
+                " rules)");
   } else {
+    // The running policy stays: the service is ready again, with the old one.
+    const auto& running = policy_->current()->snapshot;
+    notifyReady("policy reload failed, " + (running ? running->name() : std::string("none")) +
+                " stays");
     control_counters_.inc(Counter::kPolicyReloadFailures);
     // Every diagnostic ends its line, so the next message starts on its own.
     if (diags.empty() || diags.back() != '\n') diags += '\n';
