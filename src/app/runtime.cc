@@ -245,7 +245,10 @@ void Runtime::drainEvents() {
   for (rte_ring* r : rings_) {
     unsigned n;
     while ((n = rte_ring_sc_dequeue_burst_elem(r, batch, sizeof(EventRecord), 32, nullptr)) > 0) {
-      for (unsigned i = 0; i < n; ++i) events_.write(batch[i]);
+      for (unsigned i = 0; i < n; ++i) {
+        port25_.note(batch[i]);
+        events_.write(batch[i]);
+      }
     }
   }
   events_.flush();
@@ -323,16 +326,14 @@ bool Runtime::report(double elapsed_s) {
     ok = false;
   }
   if (opts_.summary && isatty(STDERR_FILENO)) {
-    uint64_t rx = 0;
-    for (const auto& [name, v] : counters)
-      if (name == "packets.rx") rx = v;
-    std::fprintf(stderr, "\nsmtpguard: %llu packets in %.3f s", static_cast<unsigned long long>(rx),
-                 elapsed_s);
-    if (elapsed_s > 0) std::fprintf(stderr, " (%.0f pps)", static_cast<double>(rx) / elapsed_s);
-    std::fprintf(stderr, "\n");
-    for (const auto& [name, v] : counters)
-      if (v != 0)
-        std::fprintf(stderr, "  %-44s %12llu\n", name.c_str(), static_cast<unsigned long long>(v));
+    const auto& snap = policy_->current()->snapshot;
+    SummaryInput in;
+    in.counters = &counters;
+    in.blocks = &port25_;
+    in.elapsed_s = elapsed_s;
+    if (snap) in.policy = snap->name();
+    in.enforcing = opts_.enforce && opts_.mode != Mode::kMonitor && snap && !snap->shadowMode();
+    std::fputs(renderSummary(in).c_str(), stderr);
   }
   return ok;
 }
