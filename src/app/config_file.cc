@@ -422,10 +422,15 @@ class ConfigReader {
         diags_.error(posOf(*find(*eal, "file_prefix")), "'" + file_prefix + "' is not a prefix",
                      "letters, digits, '-' and '_' (it names /run/dpdk/PREFIX)");
       }
-      getStringList(
-          *eal, "args", extra, "args = [\"--log-level=*:warning\"]",
-          [](const std::string& s) { return !s.empty() && s[0] == '-'; },
-          "an EAL option, starting with '-' (dpdk-testpmd --help lists them)");
+      // Options and their values as separate elements ("-a", "0000:02:00.0"), or joined.
+      if (getStringList(
+              *eal, "args", extra, "args = [\"--log-level=*:warning\"]",
+              [](const std::string& s) { return !s.empty(); }, "a non-empty string") &&
+          !extra.empty() && extra[0][0] != '-') {
+        diags_.error(posOf(find(*eal, "args")->as_array()[0]),
+                     "'" + extra[0] + "' is not an EAL option",
+                     "an EAL option first, starting with '-' (dpdk-testpmd --help lists them)");
+      }
       if (!hugepages && memory_mb == 0) {
         diags_.error(keyPos(*find(*eal, "hugepages"), "hugepages"),
                      "hugepages = false needs memory_mb",
@@ -450,14 +455,21 @@ class ConfigReader {
           [](const std::string& s) { return s.rfind("net_", 0) == 0 || s.rfind("eth_", 0) == 0; },
           "a DPDK virtual device: \"net_af_packet0,iface=eth1\", \"net_memif0,role=server\"");
     }
-    // The same device named twice (a vdev in `vdevs` and by name as a port) is created once.
-    std::vector<std::string> seen;
+    // The same device named twice (a vdev in `vdevs` and by name as a port) is created once,
+    // with its arguments where one of the two has them.
+    std::vector<std::string> specs;
     for (const std::string& v : vdevs_) {
       const std::string name = v.substr(0, v.find(','));
-      if (std::find(seen.begin(), seen.end(), name) != seen.end()) continue;
-      seen.push_back(name);
-      a.insert(a.end(), {"--vdev", v});
+      auto same = std::find_if(specs.begin(), specs.end(), [&](const std::string& x) {
+        return x.substr(0, x.find(',')) == name;
+      });
+      if (same == specs.end()) {
+        specs.push_back(v);
+      } else if (same->find(',') == std::string::npos) {
+        *same = v;
+      }
     }
+    for (const std::string& v : specs) a.insert(a.end(), {"--vdev", v});
     // Only the ports named are probed: an allow list, or no PCI scan at all, so the service
     // never takes over a NIC bound to a DPDK driver for something else.
     const bool args_choose_pci = std::any_of(extra.begin(), extra.end(), [](const std::string& s) {
