@@ -142,8 +142,9 @@ size_t editDistance(std::string_view a, std::string_view b) {
   return prev[b.size()];
 }
 
-// The candidate close enough to `word` to be what was meant, or "".
-std::string closest(std::string_view word, const std::vector<std::string>& candidates) {
+}  // namespace
+
+std::string closestWord(std::string_view word, const std::vector<std::string>& candidates) {
   std::string best;
   size_t best_d = ~size_t{0};
   for (const std::string& c : candidates) {
@@ -155,6 +156,12 @@ std::string closest(std::string_view word, const std::vector<std::string>& candi
   }
   if (best.empty() || best_d > std::max<size_t>(2, word.size() / 3)) return {};
   return best;
+}
+
+namespace {
+
+std::string closest(std::string_view word, const std::vector<std::string>& candidates) {
+  return closestWord(word, candidates);
 }
 
 // "did you mean 'action'?", or "" when nothing is close.
@@ -1171,27 +1178,29 @@ const char* fileTypeName(mode_t mode) {
   return "not a file";
 }
 
-// The bytes of a regular file of at most kMaxPolicyBytes, or false with a one-line reason.
-bool readPolicyBytes(const std::string& path, std::string& out, std::string& why) {
+}  // namespace
+
+bool readBoundedFile(const std::string& path, size_t limit, const char* what, std::string& out,
+                     std::string& why) {
   auto fail = [&](std::string reason) {
     why = std::move(reason);
     return false;
   };
   // O_NONBLOCK: opening a named pipe must not wait for a writer; regular files ignore it.
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-  if (fd < 0) return fail(std::string("cannot read policy file: ") + std::strerror(errno));
+  const std::string cannot = std::string("cannot read ") + what + ": ";
+  if (fd < 0) return fail(cannot + std::strerror(errno));
   struct FdCloser {
     int fd;
     ~FdCloser() { ::close(fd); }
   } closer{fd};
   struct stat st {};
-  if (::fstat(fd, &st) != 0)
-    return fail(std::string("cannot read policy file: ") + std::strerror(errno));
+  if (::fstat(fd, &st) != 0) return fail(cannot + std::strerror(errno));
   if (!S_ISREG(st.st_mode))
     return fail(std::string("not a regular file: ") + fileTypeName(st.st_mode));
-  const std::string limit =
-      "the file is larger than the limit of " + std::to_string(kMaxPolicyBytes >> 20) + " MiB";
-  if (static_cast<uint64_t>(st.st_size) > kMaxPolicyBytes) return fail(limit);
+  const std::string too_large =
+      "the file is larger than the limit of " + std::to_string(limit >> 20) + " MiB";
+  if (static_cast<uint64_t>(st.st_size) > limit) return fail(too_large);
   // st_size is a hint (files in /proc say 0, a file may grow): read to the end, bounded.
   out.clear();
   out.reserve(static_cast<size_t>(st.st_size));
@@ -1199,19 +1208,17 @@ bool readPolicyBytes(const std::string& path, std::string& out, std::string& why
   for (;;) {
     ssize_t n = ::read(fd, buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return fail(std::string("cannot read policy file: ") + std::strerror(errno));
+    if (n < 0) return fail(cannot + std::strerror(errno));
     if (n == 0) break;
-    if (out.size() + static_cast<size_t>(n) > kMaxPolicyBytes) return fail(limit);
+    if (out.size() + static_cast<size_t>(n) > limit) return fail(too_large);
     out.append(buf, static_cast<size_t>(n));
   }
   return true;
 }
 
-}  // namespace
-
 PolicySpec loadPolicyFile(const std::string& path, Diagnostics& diags) {
   std::string text, why;
-  if (!readPolicyBytes(path, text, why)) {
+  if (!readBoundedFile(path, kMaxPolicyBytes, "policy file", text, why)) {
     PolicySpec empty;
     empty.file = path;
     diags.error({path, 0, 0, 1, {}}, why, "a readable TOML file (a regular file)",

@@ -145,6 +145,15 @@ struct PolicySpec {
 // "Limits").
 inline constexpr size_t kMaxPolicyBytes = size_t{16} << 20;
 
+// The bytes of a regular file of at most `limit` bytes, or false with a one-line reason
+// ("cannot read <what>: ...", "not a regular file: a directory", "... larger than the limit").
+// Directories, devices and pipes are refused before a byte is read. The config file uses it too.
+bool readBoundedFile(const std::string& path, size_t limit, const char* what, std::string& out,
+                     std::string& why);
+
+// The candidate close enough to `word` to be what was meant (a typo), or "".
+std::string closestWord(std::string_view word, const std::vector<std::string>& candidates);
+
 // Reads and checks a policy file. Always returns the best spec it could build; the file is
 // usable only when `diags` has no errors. Never throws: toml11's exceptions stop here.
 PolicySpec loadPolicyFile(const std::string& path, Diagnostics& diags);

@@ -50,6 +50,7 @@ constexpr const char* kUsage =
     "  events          the last events, JSON lines (-n N)\n"
     "  watch           a refreshing view of per-second rates (--interval S, --count K)\n"
     "  policy          the running policy: file, SHA-256, load time, rules with hits\n"
+    "  reload          load the instance's own policy file again (as load does)\n"
     "  match SRC DST PORT   as above, against the policy the instance runs\n"
     "\n"
     "--now=YYYY-MM-DD|UNIX_SECONDS sets the time expiry is judged against (default: now).\n"
@@ -217,7 +218,7 @@ std::optional<Args> parseArgs(int argc, char** argv) {
       }
     }
   } else if (c == "stats" || c == "flows" || c == "top" || c == "events" || c == "watch" ||
-             c == "policy") {
+             c == "policy" || c == "reload") {
     ok = a.rest.empty();
   } else {
     std::fprintf(stderr, "smtpguardctl: unknown command '%s'\n\n%s", c.c_str(), kUsage);
@@ -791,6 +792,25 @@ int loadCommand(const Args& a) {
   return 0;
 }
 
+// The instance's own policy file again, checked here first: what `systemctl reload` runs, so
+// that a policy that does not compile fails the reload visibly (a signal cannot say so).
+int reloadCommand(const Args& a) {
+  Args with_file = a;
+  {
+    Remote r;
+    if (!connectInstance(a, r)) return kExitNoInstance;
+    int code = 0;
+    auto v = call(r, "/smtpguard/policy", code);
+    if (!v) return code;
+    with_file.file = (*v)["file"].get<std::string>();
+  }
+  if (with_file.file.empty()) {
+    std::fprintf(stderr, "smtpguardctl: the instance runs no policy file: nothing to reload\n");
+    return kExitFailed;
+  }
+  return loadCommand(with_file);
+}
+
 int matchRemote(const Args& a) {
   Remote r;
   if (!connectInstance(a, r)) return kExitNoInstance;
@@ -881,6 +901,7 @@ int main(int argc, char** argv) {
   if (c == "match")
     return args->instance_given ? smtpguard::matchRemote(*args) : smtpguard::match(*args);
   if (c == "load") return smtpguard::loadCommand(*args);
+  if (c == "reload") return smtpguard::reloadCommand(*args);
   if (c == "stats") return smtpguard::statsCommand(*args);
   if (c == "flows") return smtpguard::flowsCommand(*args);
   if (c == "top") return smtpguard::topCommand(*args);

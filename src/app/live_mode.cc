@@ -30,6 +30,7 @@
 #include "app/control.h"
 #include "app/modes.h"
 #include "app/runtime.h"
+#include "app/service_notify.h"
 #include "drivers/eth_port.h"
 
 namespace smtpguard {
@@ -264,6 +265,15 @@ int runLive(const Options& opts) {
   Control control(rt);
   control.registerTelemetry();
 
+  // Ports up, policy loaded, outputs open: systemd may consider the service started.
+  {
+    const auto& snap = rt.policy().current()->snapshot;
+    const std::string policy_name = snap ? snap->name() : std::string("none");
+    notifyReady(std::string(inline_mode ? "inline " : "monitor ") + caps[0].name +
+                (inline_mode ? " <-> " + caps[1].name : std::string()) + ", " +
+                std::to_string(queues) + " worker" + (queues == 1 ? "" : "s") + ", policy " +
+                policy_name);
+  }
   LiveClock clock;
   const uint64_t us = rte_get_tsc_hz() / 1000000;
   std::vector<WorkerTask> tasks(queues);
@@ -324,6 +334,7 @@ int runLive(const Options& opts) {
     if (clock.nowNs() >= deadline) g_stop.store(true);
   }
   control.stop();
+  notifyStopping();
   if (main_works) {
     drain(tasks[0]);
   } else {

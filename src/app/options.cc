@@ -7,77 +7,229 @@
 
 namespace smtpguard {
 
-const char* usage() {
-  return "usage:\n"
-         "  smtpguard replay CAPTURE [options]\n"
-         "  smtpguard [EAL args] -- replay CAPTURE [options]\n"
-         "  smtpguard [EAL args] -- inline --inside PORT --outside PORT [options]\n"
-         "  smtpguard [EAL args] -- monitor --port PORT [options]\n"
-         "options:\n"
-         "  --policy FILE       policy (TOML); default: built-in port set, observe only\n"
-         "  --stats FILE|-      final counters as one JSON object (default: stdout)\n"
-         "  --prometheus FILE   final counters as Prometheus text\n"
-         "  --events FILE|-     events as JSON lines (EVE-compatible common fields)\n"
-         "  --write CAPTURE     replay: write the packets smtpguard would forward\n"
-         "  --loop N            replay: N passes, each shifted in time (new connections)\n"
-         "  --flows N           flow table capacity per worker (default 65536)\n"
-         "  --policy-mode M     enforce (default) or shadow: report verdicts, enforce none\n"
-         "                      (monitor mode never enforces)\n"
-         "  --checksums M       verify (live default) or off (replay default: captures taken\n"
-         "                      on a sending host carry offloaded checksums)\n"
-         "  --fragments M       TCP fragments: reassemble (default: inspected whole, then sent\n"
-         "                      on), drop, or pass (uninspected)\n"
-         "  --timeout S=SECONDS idle timeout of flows in TCP state S: handshake (30),\n"
-         "                      established (300), half_closed (30), closing (10); repeatable\n"
-         "  --duration SECONDS  live modes: stop after this long (default: until SIGINT)\n"
-         "  --no-summary        no human summary on the terminal\n"
-         "  --verbose           DPDK's own messages at start (EAL), besides our one-line errors\n"
-         "SIGHUP reloads --policy; a policy that does not compile leaves the running one.\n"
-         "PORT is a port number or a device name (net_ring0, 0000:01:00.0).\n";
+namespace {
+
+constexpr unsigned kReplayBit = 1u << static_cast<unsigned>(Mode::kReplay);
+constexpr unsigned kInlineBit = 1u << static_cast<unsigned>(Mode::kInline);
+constexpr unsigned kMonitorBit = 1u << static_cast<unsigned>(Mode::kMonitor);
+constexpr unsigned kLiveBits = kInlineBit | kMonitorBit;
+
+}  // namespace
+
+const std::vector<OptionDoc>& optionDocs() {
+  static const std::vector<OptionDoc> docs = {
+      {"--config", "FILE", 0,
+       "read settings from FILE (TOML, smtpguard.toml(5));\noptions on the command line "
+       "override them"},
+      {"--check", "", 0,
+       "check the configuration, the policy it names and the\noutputs' directories; start "
+       "nothing (exit 0: usable)"},
+      {"--version", "", 0, "print the version of smtpguard, DPDK, Hyperscan and OpenSSL"},
+      {"--help", "", kAllModes, "this text; after a mode, that mode's options"},
+      {"--inside", "PORT", kInlineBit, "inline: the subscribers' side"},
+      {"--outside", "PORT", kInlineBit, "inline: the upstream side"},
+      {"--port", "PORT", kMonitorBit, "monitor: the port observed"},
+      {"--policy", "FILE", kAllModes, "policy (TOML); default: built-in port set, observe only"},
+      {"--policy-mode", "M", kAllModes,
+       "enforce (default) or shadow: report verdicts, enforce none\n(monitor mode never enforces)"},
+      {"--events", "FILE|-", kAllModes, "events as JSON lines (EVE-compatible common fields)"},
+      {"--stats", "FILE|-", kAllModes, "final counters as one JSON object (default: stdout)"},
+      {"--prometheus", "FILE", kAllModes, "final counters as Prometheus text"},
+      {"--write", "CAPTURE", kReplayBit, "replay: write the packets smtpguard would forward"},
+      {"--loop", "N", kReplayBit, "replay: N passes, each shifted in time (new connections)"},
+      {"--flows", "N", kAllModes, "flow table capacity per worker (default 65536)"},
+      {"--checksums", "M", kAllModes,
+       "verify (live default) or off (replay default: captures taken\non a sending host carry "
+       "offloaded checksums)"},
+      {"--fragments", "M", kAllModes,
+       "TCP fragments: reassemble (default: inspected whole, then sent\non), drop, or pass "
+       "(uninspected)"},
+      {"--timeout", "S=SECONDS", kAllModes,
+       "idle timeout of flows in TCP state S: handshake (30),\nestablished (300), half_closed "
+       "(30), closing (10); repeatable"},
+      {"--duration", "SECONDS", kLiveBits, "stop after this long (default: until SIGINT)"},
+      {"--no-summary", "", kAllModes, "no human summary on the terminal"},
+      {"--verbose", "", kAllModes,
+       "DPDK's own messages at start (EAL), besides our one-line errors"},
+  };
+  return docs;
 }
 
-std::optional<Options> parseOptions(int argc, char** argv, std::string& error, bool& help) {
-  help = false;
-  Options o;
+const char* modeName(Mode mode) {
+  switch (mode) {
+    case Mode::kReplay:
+      return "replay";
+    case Mode::kInline:
+      return "inline";
+    case Mode::kMonitor:
+      return "monitor";
+  }
+  return "replay";
+}
+
+namespace {
+
+void appendOption(std::string& out, const OptionDoc& d) {
+  std::string head = std::string("  ") + d.name + (d.arg[0] != '\0' ? " " : "") + d.arg;
+  constexpr size_t kTextColumn = 22;  // "  --timeout S=SECONDS "
+  head.resize(std::max(kTextColumn, head.size() + 1), ' ');
+  out += head;
+  for (const char* t = d.text; *t != '\0'; ++t) {
+    out += *t;
+    if (*t == '\n') out += std::string(kTextColumn, ' ');
+  }
+  out += '\n';
+}
+
+constexpr const char* kFooter =
+    "SIGHUP reloads --policy; a policy that does not compile leaves the running one.\n"
+    "PORT is a port number or a device name (net_ring0, 0000:01:00.0).\n"
+    "Manual: smtpguard(8), smtpguard.toml(5), smtpguard-policy(5).\n";
+
+}  // namespace
+
+std::string usage() {
+  std::string out =
+      "usage:\n"
+      "  smtpguard replay CAPTURE [options]\n"
+      "  smtpguard [EAL args] -- replay CAPTURE [options]\n"
+      "  smtpguard [EAL args] -- inline --inside PORT --outside PORT [options]\n"
+      "  smtpguard [EAL args] -- monitor --port PORT [options]\n"
+      "  smtpguard --config FILE [--check] [EAL args --] [MODE [options]]\n"
+      "  smtpguard --version | MODE --help\n"
+      "global options (first on the line):\n";
+  for (const OptionDoc& d : optionDocs())
+    if (d.modes == 0) appendOption(out, d);
+  out += "options (after the mode; 'smtpguard MODE --help' lists one mode's):\n";
+  for (const OptionDoc& d : optionDocs())
+    if (d.modes != 0) appendOption(out, d);
+  return out + kFooter;
+}
+
+std::string usage(Mode mode) {
+  std::string out = "usage:\n";
+  switch (mode) {
+    case Mode::kReplay:
+      out +=
+          "  smtpguard [--config FILE] replay CAPTURE [options]\n"
+          "  smtpguard [EAL args] -- replay CAPTURE [options]\n"
+          "A capture (pcap or pcapng) through the same fast path as live traffic, on one lcore,\n"
+          "clocked by the packets' timestamps: the same capture always gives the same output.\n"
+          "Needs no EAL arguments (no hugepages, no PCI; a config file's [eal] is not used).\n";
+      break;
+    case Mode::kInline:
+      out +=
+          "  smtpguard [--config FILE] [EAL args] -- inline --inside PORT --outside PORT "
+          "[options]\n"
+          "Forwards L2-transparently between two ports and enforces the policy.\n";
+      break;
+    case Mode::kMonitor:
+      out +=
+          "  smtpguard [--config FILE] [EAL args] -- monitor --port PORT [options]\n"
+          "Observes one port; verdicts are reported (policy.would_block), never enforced.\n";
+      break;
+  }
+  out += std::string("options of ") + modeName(mode) + ":\n";
+  const unsigned bit = 1u << static_cast<unsigned>(mode);
+  for (const OptionDoc& d : optionDocs())
+    if ((d.modes & bit) != 0) appendOption(out, d);
+  return out + kFooter;
+}
+
+bool parseGlobalOptions(int argc, char** argv, CommandLine& cmd, std::string& error) {
+  for (int i = 1; i < argc; ++i) {
+    std::string_view a = argv[i];
+    if (a == "--config") {
+      if (i + 1 >= argc) {
+        error = "option --config needs a value";
+        return false;
+      }
+      cmd.config = argv[++i];
+    } else if (a.rfind("--config=", 0) == 0) {
+      cmd.config = std::string(a.substr(9));
+    } else if (a == "--check") {
+      cmd.check = true;
+    } else if (a == "--version") {
+      cmd.version = true;
+    } else {
+      break;
+    }
+  }
+  return true;
+}
+
+std::optional<Options> parseOptions(int argc, char** argv, const Options& base, bool base_has_mode,
+                                    CommandLine& cmd, std::string& error) {
+  Options o = base;
   int i = 1;
-  // EAL arguments come first, ended by "--", unless the first word is already a mode.
-  // EAL arguments always start with a dash; a bare first word is the mode.
-  if (argc > 1 && argv[1][0] == '-' && std::strcmp(argv[1], "--help") != 0 &&
-      std::strcmp(argv[1], "-h") != 0) {
-    o.eal_args.emplace_back(argv[0]);
-    for (; i < argc && std::strcmp(argv[i], "--") != 0; ++i) o.eal_args.emplace_back(argv[i]);
-    if (i == argc) {
+  // Global options at the front (parseGlobalOptions read them).
+  for (; i < argc; ++i) {
+    std::string_view a = argv[i];
+    if (a == "--config") {
+      ++i;
+    } else if (a.rfind("--config=", 0) != 0 && a != "--check" && a != "--version") {
+      break;
+    }
+  }
+  if (cmd.version) return std::nullopt;
+  auto isHelp = [](const char* a) {
+    return std::strcmp(a, "--help") == 0 || std::strcmp(a, "-h") == 0;
+  };
+  // EAL arguments come next, ended by "--", unless the next word is already a mode. EAL
+  // arguments always start with a dash; a bare word is the mode.
+  // With a mode from the configuration file and no "--" on the line, what follows are
+  // smtpguard's options (smtpguard --config F --duration 60).
+  bool separator = false;
+  for (int j = i; j < argc; ++j) separator = separator || std::strcmp(argv[j], "--") == 0;
+  if (i < argc && argv[i][0] == '-' && !isHelp(argv[i]) && (separator || !base_has_mode)) {
+    std::vector<std::string> eal{argv[0]};
+    for (; i < argc && std::strcmp(argv[i], "--") != 0; ++i) eal.emplace_back(argv[i]);
+    if (i == argc && !base_has_mode) {
       error = "no mode: expected 'replay', 'inline' or 'monitor' after the EAL arguments and --";
       return std::nullopt;
     }
-    ++i;  // skip "--"
+    if (i < argc) ++i;  // skip "--"
+    if (eal.size() > 1) {
+      o.eal_args = std::move(eal);
+      cmd.eal_given = true;
+    }
   }
-  if (i >= argc) {
+  if (i < argc && isHelp(argv[i])) {
+    cmd.help = true;
+    return std::nullopt;
+  }
+  std::string_view mode;
+  if (i < argc && argv[i][0] != '-') {
+    mode = argv[i++];
+    cmd.mode_given = true;
+    if (mode == "replay") {
+      o.mode = Mode::kReplay;
+    } else if (mode == "inline") {
+      o.mode = Mode::kInline;
+    } else if (mode == "monitor") {
+      o.mode = Mode::kMonitor;
+    } else {
+      error = "unknown mode '" + std::string(mode) + "': expected replay, inline or monitor";
+      return std::nullopt;
+    }
+  } else if (base_has_mode) {
+    mode = modeName(o.mode);
+  } else {
     error = "no mode: expected 'replay', 'inline' or 'monitor' (see --help)";
     return std::nullopt;
   }
-  std::string_view mode = argv[i];
-  if (mode == "--help" || mode == "-h") {
-    help = true;
+  if (i < argc && isHelp(argv[i])) {
+    cmd.help = true;
+    cmd.help_mode = o.mode;
     return std::nullopt;
   }
-  if (mode == "replay") {
-    o.mode = Mode::kReplay;
-  } else if (mode == "inline") {
-    o.mode = Mode::kInline;
-  } else if (mode == "monitor") {
-    o.mode = Mode::kMonitor;
-  } else {
-    error = "unknown mode '" + std::string(mode) + "': expected replay, inline or monitor";
-    return std::nullopt;
-  }
-  ++i;
   if (o.mode == Mode::kReplay) {
-    if (i >= argc || argv[i][0] == '-') {
+    if (i < argc && argv[i][0] != '-') {
+      o.capture = argv[i++];
+    } else if (o.capture.empty()) {
       error = "replay needs a capture file: smtpguard replay CAPTURE";
       return std::nullopt;
     }
-    o.capture = argv[i++];
   }
   for (; i < argc; ++i) {
     std::string_view a = argv[i];
@@ -91,8 +243,11 @@ std::optional<Options> parseOptions(int argc, char** argv, std::string& error, b
     };
     std::string num;
     if (a == "--help" || a == "-h") {
-      help = true;
+      cmd.help = true;
+      cmd.help_mode = o.mode;
       return std::nullopt;
+    } else if (a == "--check") {
+      cmd.check = true;
     } else if (a == "--policy") {
       if (!value(o.policy)) return std::nullopt;
     } else if (a == "--stats") {
@@ -189,7 +344,9 @@ std::optional<Options> parseOptions(int argc, char** argv, std::string& error, b
     }
   }
   if (o.mode == Mode::kInline && (o.inside.empty() || o.outside.empty())) {
-    error = "inline needs --inside PORT and --outside PORT";
+    error =
+        "inline needs --inside PORT and --outside PORT (or [ports] inside and outside in "
+        "the configuration file)";
     return std::nullopt;
   }
   if (o.mode == Mode::kInline && o.inside == o.outside) {
@@ -197,9 +354,16 @@ std::optional<Options> parseOptions(int argc, char** argv, std::string& error, b
     return std::nullopt;
   }
   if (o.mode == Mode::kMonitor && o.port.empty()) {
-    error = "monitor needs --port PORT";
+    error = "monitor needs --port PORT (or [ports] port in the configuration file)";
     return std::nullopt;
   }
+  return o;
+}
+
+std::optional<Options> parseOptions(int argc, char** argv, std::string& error, bool& help) {
+  CommandLine cmd;
+  auto o = parseOptions(argc, argv, Options{}, false, cmd, error);
+  help = cmd.help;
   return o;
 }
 

@@ -5,6 +5,12 @@
 //   smtpguard [EAL args] -- replay CAPTURE [options]
 //   smtpguard [EAL args] -- inline --inside P --outside P [options]
 //   smtpguard [EAL args] -- monitor --port P [options]
+//   smtpguard --config FILE [--check] [EAL args --] [MODE [options]]
+//   smtpguard --version | --help | MODE --help
+//
+// With --config, the file (app/config_file.h) fills Options first and the command line
+// overrides what it names; EAL arguments on the command line replace the file's [eal] and
+// [ports] devices.
 
 #include <cstdint>
 #include <optional>
@@ -43,16 +49,55 @@ struct Options {
   double duration_s = 0;  // live modes: stop after this long (0 = until signal)
   bool summary = true;    // human summary on stderr when it is a terminal
   bool verbose = false;   // DPDK's own output at start (EAL) as well as ours
+  // Added with the config file (issue 15); the metrics endpoint and periodic stats options
+  // are being added on another branch under these names: reconcile at merge.
+  std::string metrics_listen;   // --metrics-listen ADDR:PORT
+  double stats_interval_s = 0;  // --stats-interval SECONDS (0: only at exit)
 };
 
 // --duration's range: a millisecond to ten years.
 inline constexpr double kMinDurationS = 0.001;
 inline constexpr double kMaxDurationS = 10.0 * 365 * 86400;
 
-// Parses argv. On failure returns nullopt with `error` set to one line naming the problem;
-// `help` is set for --help (usage goes to stdout, exit 0).
+// What the command line asked besides a run.
+struct CommandLine {
+  bool help = false;              // --help: usage() to stdout, exit 0
+  std::optional<Mode> help_mode;  // MODE --help: usage(mode)
+  bool version = false;           // --version
+  bool check = false;             // --check: validate the configuration, start nothing
+  std::string config;             // --config FILE
+  bool mode_given = false;        // a mode word on the command line
+  bool eal_given = false;         // EAL arguments on the command line
+};
+
+// Only the global options at the front (--config, --check, --version, --help), so that the
+// config file can be read before the rest is parsed over it.
+bool parseGlobalOptions(int argc, char** argv, CommandLine& cmd, std::string& error);
+
+// Parses argv over `base` (defaults, or what a config file set): an option given overrides
+// the base, one not given keeps it. Without a mode word the base's mode is used when
+// `base_has_mode`. On failure returns nullopt with `error` set to one line naming the
+// problem; nullopt without error for --help and --version (see cmd).
+std::optional<Options> parseOptions(int argc, char** argv, const Options& base, bool base_has_mode,
+                                    CommandLine& cmd, std::string& error);
+// The same from built-in defaults, no config file.
 std::optional<Options> parseOptions(int argc, char** argv, std::string& error, bool& help);
 
-const char* usage();
+// The whole usage (every mode and option), or one mode's.
+std::string usage();
+std::string usage(Mode mode);
+
+// Every option the parser accepts, each once, with the modes it applies to: usage() and the
+// test comparing it with man/smtpguard.8.scd read this one table.
+struct OptionDoc {
+  const char* name;  // "--policy"
+  const char* arg;   // "FILE", or "" for a flag
+  unsigned modes;    // bit per Mode (1 << int(Mode)); 0: a global option, before the mode
+  const char* text;  // may hold '\n' for continuation lines
+};
+inline constexpr unsigned kAllModes = 7;
+const std::vector<OptionDoc>& optionDocs();
+
+const char* modeName(Mode mode);
 
 }  // namespace smtpguard

@@ -1,6 +1,7 @@
 // replay CAPTURE: frames from a capture file become mbufs and cross the same burst pipeline as
 // live traffic, on one lcore. Deterministic: the clock is the packets' timestamps, events are
 // drained after every burst, so the same capture always yields the same output.
+#include <rte_errno.h>
 #include <rte_mbuf.h>
 #include <rte_mbuf_dyn.h>
 #include <rte_mempool.h>
@@ -55,7 +56,12 @@ int runReplay(const Options& opts) {
   rte_mempool* pool = rte_pktmbuf_pool_create("sg_replay", kReplayPoolSize, 0, 0, kReplayDataRoom,
                                               static_cast<int>(rte_socket_id()));
   if (pool == nullptr) {
-    std::fprintf(stderr, "smtpguard: cannot create the replay mbuf pool (out of memory?)\n");
+    // The ring handler is a DPDK plugin (librte_mempool_ring), not linked: a package without
+    // it fails here, not for want of memory.
+    std::fprintf(stderr,
+                 "smtpguard: cannot create the replay mbuf pool: %s (out of memory, or DPDK's "
+                 "mempool_ring driver is missing: librte-mempool-ring23)\n",
+                 rte_strerror(rte_errno));
     return 1;
   }
   Runtime rt(opts);

@@ -29,6 +29,7 @@
 #include "app/control.h"
 #include "app/eal_output.h"
 #include "app/memory_budget.h"
+#include "app/service_notify.h"
 #include "stats/counter_block.h"
 
 namespace smtpguard {
@@ -313,12 +314,17 @@ bool Runtime::loadPolicy(const std::string& path, int caller_worker, PolicyLoadR
   std::shared_ptr<const PolicySnapshot> old = policy_->current()->snapshot;
   std::string diags;
   bool ok;
+  notifyReloading();
   {
     // Holds other threads' readers off the bundle while it is swapped and the old one freed.
     std::lock_guard lock(policy_mu_);
     ok = applyPolicy(*policy_, path, diags, caller_worker);
   }
   if (!ok) {
+    // The running policy stays: the service is ready again, with the old one.
+    const auto& running = policy_->current()->snapshot;
+    notifyReady("policy reload failed, " + (running ? running->name() : std::string("none")) +
+                " stays");
     control_counters_.inc(Counter::kPolicyReloadFailures);
     // Every diagnostic ends its line, so the next message starts on its own.
     if (diags.empty() || diags.back() != '\n') diags += '\n';
@@ -354,6 +360,7 @@ bool Runtime::loadPolicy(const std::string& path, int caller_worker, PolicyLoadR
                "%zu changed\n",
                result.name.c_str(), result.rules, path.c_str(), result.added.size(),
                result.removed.size(), result.changed.size());
+  notifyReady("policy " + result.name + " reloaded (" + std::to_string(result.rules) + " rules)");
   return true;
 }
 
@@ -403,6 +410,7 @@ void Runtime::drainEvents() {
     unsigned n;
     while ((n = rte_ring_sc_dequeue_burst_elem(r, batch, sizeof(EventRecord), 32, nullptr)) > 0) {
       for (unsigned i = 0; i < n; ++i) {
+        port25_.note(batch[i]);
         events_.write(batch[i]);
         if (control_ != nullptr) control_->noteEvent(batch[i]);
       }
@@ -480,16 +488,14 @@ bool Runtime::report(double elapsed_s) {
     ok = false;
   }
   if (opts_.summary && isatty(STDERR_FILENO)) {
-    uint64_t rx = 0;
-    for (const auto& [name, v] : counters)
-      if (name == "packets.rx") rx = v;
-    std::fprintf(stderr, "\nsmtpguard: %llu packets in %.3f s", static_cast<unsigned long long>(rx),
-                 elapsed_s);
-    if (elapsed_s > 0) std::fprintf(stderr, " (%.0f pps)", static_cast<double>(rx) / elapsed_s);
-    std::fprintf(stderr, "\n");
-    for (const auto& [name, v] : counters)
-      if (v != 0)
-        std::fprintf(stderr, "  %-44s %12llu\n", name.c_str(), static_cast<unsigned long long>(v));
+    const auto& snap = policy_->current()->snapshot;
+    SummaryInput in;
+    in.counters = &counters;
+    in.blocks = &port25_;
+    in.elapsed_s = elapsed_s;
+    if (snap) in.policy = snap->name();
+    in.enforcing = opts_.enforce && opts_.mode != Mode::kMonitor && snap && !snap->shadowMode();
+    std::fputs(renderSummary(in).c_str(), stderr);
   }
   return ok;
 }

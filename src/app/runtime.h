@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "app/options.h"
+#include "app/run_summary.h"
 #include "events/event_writer.h"
 #include "pipeline/policy_handle.h"
 #include "pipeline/worker.h"
@@ -121,6 +122,7 @@ class Runtime {
   // Where each worker's tables went (DPDK memory on its socket, or the heap as a fallback).
   std::unique_ptr<PlacementStats[]> placement_;
   EventWriter events_;
+  Port25Blocks port25_;  // for the human summary: blocked port-25 connections and clients
   uint64_t events_lost_counted_ = 0;
   bool events_error_reported_ = false;
   MbufTimestamp timestamp_;

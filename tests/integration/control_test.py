@@ -226,6 +226,11 @@ def run(lab, tmp):
         check(code == 0 and "no-plaintext-auth" in out and "submission" in out,
               f"match --instance names the session rule (exit {code}):\n{out}{err}")
 
+        # reload: the instance's own file again (what systemctl reload runs).
+        code, out, err = ctl(prefix, "reload")
+        check(code == 0 and "removed: none" in out and "changed: none" in out,
+              f"reload of the running file (exit {code}):\n{out}{err}")
+
         # A broken policy: refused here with file:line:column ...
         code, out, err = ctl(prefix, "load", paths["broken"])
         check(code == 1 and f"{paths['broken']}:7:" in err,
