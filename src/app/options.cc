@@ -19,6 +19,8 @@ const char* usage() {
          "  --prometheus FILE   final counters as Prometheus text\n"
          "  --events FILE|-     events as JSON lines (EVE-compatible common fields)\n"
          "  --write CAPTURE     replay: write the packets smtpguard would forward\n"
+         "  --golden DIR        replay: write the golden set of a lab (docs/lab.md)\n"
+         "  --check DIR         replay: compare with the golden set in DIR; exit 1 if it differs\n"
          "  --loop N            replay: N passes, each shifted in time (new connections)\n"
          "  --flows N           flow table capacity per worker (default 65536)\n"
          "  --policy-mode M     enforce (default) or shadow: report verdicts, enforce none\n"
@@ -103,6 +105,10 @@ std::optional<Options> parseOptions(int argc, char** argv, std::string& error, b
       if (!value(o.prometheus)) return std::nullopt;
     } else if (a == "--write" && o.mode == Mode::kReplay) {
       if (!value(o.write)) return std::nullopt;
+    } else if (a == "--golden" && o.mode == Mode::kReplay) {
+      if (!value(o.golden)) return std::nullopt;
+    } else if (a == "--check" && o.mode == Mode::kReplay) {
+      if (!value(o.check)) return std::nullopt;
     } else if (a == "--inside" && o.mode == Mode::kInline) {
       if (!value(o.inside)) return std::nullopt;
     } else if (a == "--outside" && o.mode == Mode::kInline) {

@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <string>
 
+#include "app/golden.h"
 #include "app/modes.h"
 #include "app/options.h"
 #include "app/runtime.h"
@@ -33,7 +34,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "smtpguard: %s\n", error.c_str());
     return 1;
   }
-  int rc = opts->mode == Mode::kReplay ? runReplay(*opts) : runLive(*opts);
+  int rc = opts->mode != Mode::kReplay                   ? runLive(*opts)
+           : opts->golden.empty() && opts->check.empty() ? runReplay(*opts)
+                                                         : runGoldenReplay(*opts);
   cleanupEal();
   return rc;
 }
