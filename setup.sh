@@ -9,12 +9,14 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 # Build and run-time packages, then what the tests use (scapy generators, real SMTP peers,
-# tshark and ndpiReader as independent oracles, clang for libFuzzer).
+# tshark and ndpiReader as independent oracles, clang for libFuzzer; dpdk-dev for the lab's
+# dpdk-testpmd; Postfix with Cyrus SASL as the real MTA of tests/e2e).
 PACKAGES=(
   libdpdk-dev dpdk libhyperscan-dev libtoml11-dev libssl-dev libpcap-dev
   googletest libgtest-dev meson ninja-build pkg-config g++ git
   python3-scapy tshark swaks python3-aiosmtpd libndpi-bin iproute2 ethtool openssl
   clang libclang-rt-14-dev clang-format
+  dpdk-dev postfix sasl2-bin libsasl2-modules
 )
 
 as_root() {
@@ -31,6 +33,10 @@ deps() {
     as_root apt-get update -q
     # tshark asks whether non-root users may capture; answer for it.
     echo "wireshark-common wireshark-common/install-setuid boolean false" | as_root debconf-set-selections
+    # Postfix: no system mail service ("No configuration": no main.cf, nothing listening);
+    # tests/e2e run private instances, each with its own config and queue directory.
+    printf '%s\n' "postfix postfix/main_mailer_type select No configuration" \
+      "postfix postfix/mailname string smtpguard-e2e.test" | as_root debconf-set-selections
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
   fi
 }
