@@ -10,13 +10,14 @@ cd "$(dirname "$0")"
 
 # Build and run-time packages, then what the tests use (scapy generators, real SMTP peers,
 # tshark and ndpiReader as independent oracles, clang for libFuzzer; dpdk-dev for the lab's
-# dpdk-testpmd; Postfix with Cyrus SASL as the real MTA of tests/e2e).
+# dpdk-testpmd; Postfix with Cyrus SASL as the real MTA of tests/e2e, and the Perl TLS module
+# swaks needs for STARTTLS).
 PACKAGES=(
   libdpdk-dev dpdk libhyperscan-dev libtoml11-dev libssl-dev libpcap-dev
   googletest libgtest-dev meson ninja-build pkg-config g++ git
   python3-scapy tshark swaks python3-aiosmtpd libndpi-bin iproute2 ethtool openssl
   clang libclang-rt-14-dev clang-format
-  dpdk-dev postfix sasl2-bin libsasl2-modules
+  dpdk-dev postfix sasl2-bin libsasl2-modules libnet-ssleay-perl
 )
 
 as_root() {
