@@ -13,6 +13,7 @@ Services (master.cf written here, no chroot):
 Every accepted message is put on hold (check_recipient_access static:HOLD): it stays in the
 queue, where the tests find and read it (postcat).
 """
+import glob
 import os
 import shutil
 import subprocess
@@ -54,12 +55,10 @@ postlog    unix-dgram n - n  -  1  postlogd
 def available():
     """None if Postfix, Cyrus SASL and openssl are installed, else what is missing."""
     for tool in ("/usr/sbin/postfix", "/usr/sbin/postcat", "/usr/sbin/saslpasswd2",
-                 "/usr/bin/openssl"):
+                 "/usr/bin/openssl", "/usr/bin/swaks", "/usr/bin/tshark"):
         if not os.path.exists(tool):
-            return f"{tool} missing (setup.sh installs postfix, sasl2-bin, openssl)"
-    if not os.path.exists("/usr/lib/x86_64-linux-gnu/sasl2/libsasldb.so.2") and not any(
-            f.startswith("libsasldb") for d in ("/usr/lib/sasl2",) if os.path.isdir(d)
-            for f in os.listdir(d)):
+            return f"{tool} missing (setup.sh installs postfix, sasl2-bin, swaks, tshark)"
+    if not glob.glob("/usr/lib/*/sasl2/libsasldb.so*"):
         return "the Cyrus sasldb plugin is missing (setup.sh installs libsasl2-modules)"
     return None
 
@@ -84,6 +83,13 @@ class Postfix:
         return p
 
     def __enter__(self):
+        try:
+            return self._start()
+        except BaseException:
+            self.__exit__()  # a half-started instance: stop it, remove its files
+            raise
+
+    def _start(self):
         d = self.dir
         for sub in ("etc", "etc/sasl", "data", "tls", "queue"):
             os.makedirs(os.path.join(d, sub))
@@ -145,8 +151,8 @@ class Postfix:
             f.writelines(f"{k} = {v}\n" for k, v in main.items())
         with open(f"{self.etc}/master.cf", "w") as f:
             f.write(MASTER_CF)
+        self.started = True  # from here on, __exit__ stops it (harmless if it never ran)
         self._run("postfix", "-c", self.etc, "start")
-        self.started = True
         # Listening on all three ports?
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:

@@ -28,13 +28,9 @@ import json
 import os
 import random
 import signal
-import smtplib
-import socket
-import ssl
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
