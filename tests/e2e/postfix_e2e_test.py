@@ -20,7 +20,8 @@ implicit TLS), swaks, Python's smtplib and `openssl s_client` as clients. One sc
                all 200 delivered, all 200 tracked and recorded, the reload counted.
 
 usage: postfix_e2e_test.py SMTPGUARD SOURCE_ROOT SCENARIO
-Needs root, iproute2 and Postfix (setup.sh installs it): otherwise one line and exit 77.
+Needs root, iproute2 and Postfix (setup.sh installs it): otherwise one line and exit 77 (exit
+1 with CI set: CI has them).
 """
 import base64
 import hashlib
@@ -416,13 +417,16 @@ def scenario_reload(lab, tmp, pf):
 
 
 def main():
+    # One line and exit 77 on a developer's machine; a failure under CI, which has them all
+    # (a skip there would hide the suite: tests/README.md).
+    skip = 1 if os.environ.get("CI") else 77
     if not netns.have_netns():
         print("e2e: skipped: needs root and iproute2 (network namespaces)")
-        return 77
+        return skip
     missing = postfix.available()
     if missing:
         print(f"e2e: skipped: {missing}")
-        return 77
+        return skip
     scenarios = {"isp_port25": scenario_isp_port25, "submission": scenario_submission,
                  "plain_auth": scenario_plain_auth, "large": scenario_large,
                  "reload": scenario_reload}

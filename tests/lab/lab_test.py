@@ -8,7 +8,8 @@ the ISP policy (blocks and injected RSTs on both ports):
 - the hugepages it reserved are given back (nr_hugepages as before) and its hugetlbfs mount
   is gone, after success and after a difference.
 
-Skipped (exit 77, one line) without root, hugepages or dpdk-testpmd.
+Skipped (exit 77, one line) without root, hugepages or dpdk-testpmd; with CI set that is a
+failure, since CI has them.
 usage: lab_test.py SMTPGUARD SOURCE_ROOT
 """
 import os
@@ -46,7 +47,8 @@ def main():
     p = lab("--policy", POLICY, "--pps", "2000", "--loops", "2")
     if p.returncode == 77:
         print(p.stdout.strip())
-        return 77
+        # CI is root with hugepages: a skip there would hide the lab (tests/README.md).
+        return 1 if os.environ.get("CI") else 77
     check(p.returncode == 0 and "live and replay agree" in p.stdout,
           f"paced, looped lab agrees (exit {p.returncode})\n{p.stdout[-3000:]}{p.stderr[-3000:]}")
     with tempfile.TemporaryDirectory() as tmp:
