@@ -36,6 +36,9 @@ const std::vector<OptionDoc>& optionDocs() {
       {"--stats", "FILE|-", kAllModes, "final counters as one JSON object (default: stdout)"},
       {"--prometheus", "FILE", kAllModes, "final counters as Prometheus text"},
       {"--write", "CAPTURE", kReplayBit, "replay: write the packets smtpguard would forward"},
+      {"--golden", "DIR", kReplayBit, "replay: write the golden set of a lab (docs/lab.md)"},
+      {"--check-golden", "DIR", kReplayBit,
+       "replay: compare with the golden set in DIR; exit 1 if it\ndiffers"},
       {"--loop", "N", kReplayBit, "replay: N passes, each shifted in time (new connections)"},
       {"--flows", "N", kAllModes, "flow table capacity per worker (default 65536)"},
       {"--checksums", "M", kAllModes,
@@ -258,6 +261,10 @@ std::optional<Options> parseOptions(int argc, char** argv, const Options& base, 
       if (!value(o.prometheus)) return std::nullopt;
     } else if (a == "--write" && o.mode == Mode::kReplay) {
       if (!value(o.write)) return std::nullopt;
+    } else if (a == "--golden" && o.mode == Mode::kReplay) {
+      if (!value(o.golden)) return std::nullopt;
+    } else if (a == "--check-golden" && o.mode == Mode::kReplay) {
+      if (!value(o.check_golden)) return std::nullopt;
     } else if (a == "--inside" && o.mode == Mode::kInline) {
       if (!value(o.inside)) return std::nullopt;
     } else if (a == "--outside" && o.mode == Mode::kInline) {

@@ -31,6 +31,8 @@ struct Options {
   std::string stats;       // "-" = stdout; empty = stdout at exit
   std::string events;      // "-" = stdout; empty = not written (still counted)
   std::string write;       // replay: pcap of what would be forwarded
+  std::string golden;      // replay: write the golden set to this dir (app/golden.h)
+  std::string check_golden;  // replay: compare with the golden set in this dir
   std::string prometheus;  // counters also as Prometheus text to this file
   uint32_t flows = 65536;  // flow table capacity per worker
   // --policy-mode shadow: verdicts reported, not enforced (monitor mode is always so).

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "app/config_file.h"
+#include "app/golden.h"
 #include "app/modes.h"
 #include "app/options.h"
 #include "app/runtime.h"
@@ -139,7 +140,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "smtpguard: %s\n", error.c_str());
     return 1;
   }
-  int rc = opts->mode == Mode::kReplay ? runReplay(*opts) : runLive(*opts);
+  int rc = opts->mode != Mode::kReplay                          ? runLive(*opts)
+           : opts->golden.empty() && opts->check_golden.empty() ? runReplay(*opts)
+                                                                : runGoldenReplay(*opts);
   cleanupEal();
   return rc;
 }
