@@ -33,6 +33,7 @@
 #include "app/eal_output.h"
 #include "app/memory_budget.h"
 #include "app/service_notify.h"
+#include "policy/policy_compiler.h"
 #include "stats/counter_block.h"
 
 namespace smtpguard {
@@ -170,7 +171,7 @@ bool Runtime::setup(const std::vector<WorkerPlace>& places, std::string& error) 
   placement_ = std::make_unique<PlacementStats[]>(n_workers);
   if (!opts_.policy.empty()) {
     std::string diags;
-    if (!applyPolicy(*policy_, opts_.policy, diags)) {
+    if (!applyPolicy(*policy_, compilePolicyFileNow(opts_.policy, diags), diags)) {
       while (!diags.empty() && diags.back() == '\n') diags.pop_back();  // the caller ends the line
       error = "policy " + opts_.policy + " is not usable:\n" + diags;
       return false;
@@ -338,7 +339,7 @@ bool Runtime::loadPolicy(const std::string& path, int caller_worker, PolicyLoadR
   {
     // Holds other threads' readers off the bundle while it is swapped and the old one freed.
     std::lock_guard lock(policy_mu_);
-    ok = applyPolicy(*policy_, path, diags, caller_worker);
+    ok = applyPolicy(*policy_, compilePolicyFileNow(path, diags), diags, caller_worker);
   }
   if (!ok) {
     // The running policy stays: the service is ready again, with the old one.

@@ -2,7 +2,8 @@
 """smtpguardctl links the policy compiler, never the fast path (docs/architecture.md): no
 symbol that a fast-path library defines (packet parsing, flows, SMTP, TLS, the worker) and no
 DPDK symbol may appear in the binary. The fast-path symbols are read from the libraries
-themselves, so a function added to them later is covered too.
+themselves, so a function added to them later is covered too. And the pipeline receives
+compiled snapshots only: libsg_pipeline.a calls no policy loader or compiler function.
 
 usage: ctl_boundary_test.py SMTPGUARDCTL FASTPATH_LIB...
 """
@@ -39,6 +40,18 @@ def main():
                   + "; ".join(d for d in demangled if d))
         else:
             print(f"ok   nothing of {name} ({len(fast)} functions) in smtpguardctl")
+    for lib in libs:
+        if not lib.endswith("libsg_pipeline.a"):
+            continue
+        undefined = subprocess.run(["nm", "-C", "--undefined-only", lib], check=True,
+                                   capture_output=True, text=True).stdout
+        loading = sorted({line.split(" U ")[-1].strip() for line in undefined.splitlines()
+                          if "smtpguard::loadPolicy" in line or "smtpguard::compilePolicy" in line})
+        if loading:
+            failures += 1
+            print(f"FAIL the pipeline loads or compiles policy files: {loading[:3]}")
+        else:
+            print("ok   the pipeline calls no policy loader or compiler")
     dpdk = sorted(s for s in ctl_symbols if s.startswith("rte_"))
     if dpdk:
         failures += 1
