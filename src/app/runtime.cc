@@ -1,6 +1,5 @@
 #include "app/runtime.h"
 
-#include <fcntl.h>
 #include <rte_cycles.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
@@ -12,7 +11,6 @@
 #include <rte_ring_elem.h>
 #include <sched.h>
 #include <sys/random.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -489,9 +487,10 @@ bool writeOutput(const std::string& path, const std::string& text, const char* w
   // A regular file (or a new one) is replaced whole: written under a temporary name in its
   // directory, then renamed over it, so a reader (a collector tailing --stats-interval) never
   // sees half a file. Anything else (a device, a FIFO) and a directory that refuses the
-  // temporary file are written in place.
+  // temporary file are written in place, and so is a symbolic link (a rename would replace the
+  // link, not the file it names).
   struct stat st {};
-  const bool in_place = stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode);
+  const bool in_place = lstat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode);
   std::string tmp;
   int fd = -1;
   if (!in_place) {
