@@ -10,16 +10,18 @@ cd "$(dirname "$0")"
 
 # Build and run-time packages, then what the tests use (scapy generators, real SMTP peers,
 # tshark and ndpiReader as independent oracles, clang for libFuzzer; dpdk-dev for
-# dpdk-telemetry.py and dpdk-testpmd, tmux for the terminal views; Postfix with Cyrus SASL as
-# the real MTA of tests/e2e, and the Perl TLS module swaks needs for STARTTLS), then the manual
-# pages (scdoc), the Debian package and its install test in a clean Debian 12 root (debhelper,
-# dpkg-dev, debootstrap; systemd-analyze and man to check the unit and the pages).
+# dpdk-telemetry.py and dpdk-testpmd, tmux for the terminal views, prometheus and logrotate for
+# the operations tests; Postfix with Cyrus SASL as the real MTA of tests/e2e, and the Perl TLS
+# module swaks needs for STARTTLS), then the manual pages (scdoc), the Debian package and its
+# install test in a clean Debian 12 root (debhelper, dpkg-dev, debootstrap; systemd-analyze and
+# man to check the unit and the pages).
 PACKAGES=(
   libdpdk-dev dpdk libhyperscan-dev libtoml11-dev libssl-dev libpcap-dev
   googletest libgtest-dev meson ninja-build pkg-config g++ git libsystemd-dev
   python3-scapy tshark swaks python3-aiosmtpd libndpi-bin iproute2 ethtool openssl
   clang libclang-rt-14-dev clang-format
   nlohmann-json3-dev tmux dpdk-dev postfix sasl2-bin libsasl2-modules libnet-ssleay-perl
+  prometheus logrotate
   scdoc systemd man-db debhelper dpkg-dev debootstrap
 )
 

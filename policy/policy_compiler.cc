@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
+#include <ctime>
 #include <optional>
 #include <string>
 #include <utility>
@@ -416,6 +417,14 @@ std::shared_ptr<const PolicySnapshot> compilePolicyFile(const std::string& path,
                                                         const CompileOptions& options) {
   PolicySpec spec = loadPolicyFile(path, diags);
   return compilePolicy(spec, diags, options);
+}
+
+std::shared_ptr<const PolicySnapshot> compilePolicyFileNow(const std::string& path,
+                                                           std::string& error) {
+  Diagnostics diags;
+  auto snapshot = compilePolicyFile(path, diags, CompileOptions{.now_unix_s = std::time(nullptr)});
+  if (snapshot == nullptr) error = formatDiagnostics(diags);
+  return snapshot;
 }
 
 std::shared_ptr<const PolicySnapshot> compilePolicyText(std::string_view text,

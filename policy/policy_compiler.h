@@ -29,6 +29,10 @@ std::shared_ptr<const PolicySnapshot> compilePolicy(const PolicySpec& spec, Diag
 // loadPolicyFile + compilePolicy.
 std::shared_ptr<const PolicySnapshot> compilePolicyFile(const std::string& path, Diagnostics& diags,
                                                         const CompileOptions& options = {});
+// What a running instance loads (start-up, SIGHUP, smtpguardctl load): `path` compiled as of
+// the wall clock now (rule expiry), every diagnostic formatted into `error` on failure (null).
+std::shared_ptr<const PolicySnapshot> compilePolicyFileNow(const std::string& path,
+                                                           std::string& error);
 std::shared_ptr<const PolicySnapshot> compilePolicyText(std::string_view text,
                                                         const std::string& name, Diagnostics& diags,
                                                         const CompileOptions& options = {});

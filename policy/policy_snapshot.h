@@ -18,8 +18,8 @@
 #include <string_view>
 #include <vector>
 
+#include "common/ip_addr.h"
 #include "common/port_class.h"
-#include "packet/packet_parser.h"
 #include "policy/pattern_matcher.h"
 #include "policy/policy_types.h"
 #include "policy/prefix_table.h"

@@ -10,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-#include "packet/packet_parser.h"
+#include "common/ip_addr.h"
 
 namespace smtpguard {
 

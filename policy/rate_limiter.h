@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "packet/packet_parser.h"
+#include "common/ip_addr.h"
 
 namespace smtpguard {
 

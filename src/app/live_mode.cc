@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "app/control.h"
+#include "app/metrics_server.h"
 #include "app/modes.h"
 #include "app/runtime.h"
 #include "app/service_notify.h"
@@ -255,12 +256,23 @@ int runLive(const Options& opts) {
     free_pools();
     return 1;
   }
+  MetricsServer metrics;
+  if (!opts.metrics_listen.empty() && !metrics.start(opts.metrics_listen, error)) {
+    std::fprintf(stderr, "smtpguard: %s\n", error.c_str());
+    for (uint16_t p : ports) stopPort(p);
+    free_pools();
+    return 1;
+  }
   std::fprintf(stderr, "smtpguard: %s on %s%s%s, %u worker%s (%s%s%s)%s\n",
                inline_mode ? "inline" : "monitor", caps[0].name.c_str(), inline_mode ? " <-> " : "",
                inline_mode ? caps[1].name.c_str() : "", queues, queues == 1 ? "" : "s",
                spreadName(spread), single_reason.empty() ? "" : ": ", single_reason.c_str(),
                opts.enforce && inline_mode ? "" : ", policy not enforced (verdicts reported)");
 
+  if (!opts.metrics_listen.empty()) {
+    std::fprintf(stderr, "smtpguard: metrics at http://%s/metrics\n",
+                 metrics.boundAddress().c_str());
+  }
   // Telemetry commands (/smtpguard/...) answer from here on.
   Control control(rt);
   control.registerTelemetry();
@@ -314,11 +326,14 @@ int runLive(const Options& opts) {
   if (!main_works) {
     for (uint16_t q = 0; q < queues; ++q) rte_eal_remote_launch(workerLoop, &tasks[q], lcores[q]);
   }
-  // The main lcore writes events, reloads the policy and watches the clock; alone, it also
-  // forwards.
+  // The main lcore writes events, acts on signals, answers scrapes, rewrites the counter files
+  // and watches the clock; alone, it also forwards.
   uint64_t deadline = opts.duration_s > 0
                           ? clock.nowNs() + static_cast<uint64_t>(opts.duration_s * 1e9)
                           : UINT64_MAX;
+  const auto stats_every = static_cast<uint64_t>(opts.stats_interval_s * 1e9);
+  uint64_t next_stats = stats_every > 0 ? clock.nowNs() + stats_every : UINT64_MAX;
+  const auto render_metrics = [&rt]() { return countersToPrometheus(rt.counters()); };
   while (!g_stop.load(std::memory_order_relaxed)) {
     if (main_works) {
       pollOnce(tasks[0]);
@@ -326,14 +341,24 @@ int runLive(const Options& opts) {
       rte_delay_us_sleep(1000);
     }
     rt.drainEvents();
-    // SIGHUP: compile and publish; workers keep forwarding with the old policy meanwhile, and
-    // report quiescent states on every poll, so the swap completes on an idle link too.
+    // SIGHUP, SIGUSR1: events written so far go to the old file, later ones to the new.
+    if (g_reopen.exchange(false, std::memory_order_relaxed)) rt.reopenOutputs();
+    // SIGHUP, SIGUSR2: compile and publish; workers keep forwarding with the old policy
+    // meanwhile, and report quiescent states on every poll, so the swap completes on an idle
+    // link too.
     if (g_reload.exchange(false, std::memory_order_relaxed)) rt.reloadPolicy(main_works ? 0 : -1);
     // smtpguardctl load: the same load, asked for over the telemetry socket.
     control.poll(main_works ? 0 : -1);
-    if (clock.nowNs() >= deadline) g_stop.store(true);
+    metrics.answer(render_metrics);
+    const uint64_t now = clock.nowNs();
+    if (now >= next_stats) {
+      rt.writeCounters();
+      next_stats = now + stats_every;
+    }
+    if (now >= deadline) g_stop.store(true);
   }
   control.stop();
+  metrics.stop();
   notifyStopping();
   if (main_works) {
     drain(tasks[0]);

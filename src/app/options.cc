@@ -1,5 +1,7 @@
 #include "app/options.h"
 
+#include "app/listen_address.h"
+
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -51,6 +53,12 @@ const std::vector<OptionDoc>& optionDocs() {
        "idle timeout of flows in TCP state S: handshake (30),\nestablished (300), half_closed "
        "(30), closing (10); repeatable"},
       {"--duration", "SECONDS", kLiveBits, "stop after this long (default: until SIGINT)"},
+      {"--stats-interval", "SECONDS", kLiveBits,
+       "rewrite --stats FILE (and --prometheus) every SECONDS\n(0.1 to 86400), each by a rename: "
+       "never half a file;\nreplay refuses it (its counters come at the end)"},
+      {"--metrics-listen", "ADDR:PORT", kLiveBits,
+       "serve the counters as Prometheus text at\nhttp://ADDR:PORT/metrics (127.0.0.1:9108, "
+       "[::1]:9108;\nport 0: any free port, printed at start); replay refuses it"},
       {"--no-summary", "", kAllModes, "no human summary on the terminal"},
       {"--verbose", "", kAllModes,
        "DPDK's own messages at start (EAL), besides our one-line errors"},
@@ -85,7 +93,9 @@ void appendOption(std::string& out, const OptionDoc& d) {
 }
 
 constexpr const char* kFooter =
-    "SIGHUP reloads --policy; a policy that does not compile leaves the running one.\n"
+    "signals: SIGHUP reloads --policy and reopens --events (log rotation); SIGUSR1\n"
+    "reopens --events only; SIGUSR2 reloads --policy only. A policy that does not\n"
+    "compile leaves the running one. SIGINT/SIGTERM stop, writing the final counters.\n"
     "PORT is a port number or a device name (net_ring0, 0000:01:00.0).\n"
     "Manual: smtpguard(8), smtpguard.toml(5), smtpguard-policy(5).\n";
 
@@ -301,6 +311,29 @@ std::optional<Options> parseOptions(int argc, char** argv, const Options& base, 
         return std::nullopt;
       }
       o.duration_s = v;
+    } else if (a == "--stats-interval" || a == "--metrics-listen") {
+      if (!value(num)) return std::nullopt;
+      if (o.mode == Mode::kReplay) {
+        error = std::string(a) +
+                ": live modes only (inline, monitor); replay writes its counters when the "
+                "capture ends";
+        return std::nullopt;
+      }
+      if (a == "--metrics-listen") {
+        ListenAddress la;
+        if (!parseListenAddress(num, la, error)) return std::nullopt;
+        o.metrics_listen = num;
+        continue;
+      }
+      char* end = nullptr;
+      bool decimal = !num.empty() && num.find_first_not_of("0123456789.") == std::string::npos;
+      double v = decimal ? std::strtod(num.c_str(), &end) : 0;
+      if (!decimal || end == num.c_str() || *end != '\0' || !(v >= kMinStatsIntervalS) ||
+          v > kMaxStatsIntervalS) {
+        error = "--stats-interval " + num + ": expected seconds from 0.1 to 86400";
+        return std::nullopt;
+      }
+      o.stats_interval_s = v;
     } else if (a == "--policy-mode") {
       if (!value(num)) return std::nullopt;
       if (num != "enforce" && num != "shadow") {
@@ -358,6 +391,10 @@ std::optional<Options> parseOptions(int argc, char** argv, const Options& base, 
   }
   if (o.mode == Mode::kInline && o.inside == o.outside) {
     error = "inline needs two different ports; --inside and --outside are both " + o.inside;
+    return std::nullopt;
+  }
+  if (o.stats_interval_s > 0 && (o.stats.empty() || o.stats == "-")) {
+    error = "--stats-interval needs --stats FILE (the file it rewrites)";
     return std::nullopt;
   }
   if (o.mode == Mode::kMonitor && o.port.empty()) {

@@ -34,6 +34,10 @@ struct Options {
   std::string golden;      // replay: write the golden set to this dir (app/golden.h)
   std::string check_golden;  // replay: compare with the golden set in this dir
   std::string prometheus;  // counters also as Prometheus text to this file
+  // Live modes: serve the counters as Prometheus text on ADDR:PORT (GET /metrics).
+  std::string metrics_listen;
+  // Live modes: rewrite --stats (and --prometheus) every this many seconds; 0 = at exit only.
+  double stats_interval_s = 0;
   uint32_t flows = 65536;  // flow table capacity per worker
   // --policy-mode shadow: verdicts reported, not enforced (monitor mode is always so).
   bool enforce = true;
@@ -51,15 +55,14 @@ struct Options {
   double duration_s = 0;  // live modes: stop after this long (0 = until signal)
   bool summary = true;    // human summary on stderr when it is a terminal
   bool verbose = false;   // DPDK's own output at start (EAL) as well as ours
-  // Added with the config file (issue 15); the metrics endpoint and periodic stats options
-  // are being added on another branch under these names: reconcile at merge.
-  std::string metrics_listen;   // --metrics-listen ADDR:PORT
-  double stats_interval_s = 0;  // --stats-interval SECONDS (0: only at exit)
 };
 
 // --duration's range: a millisecond to ten years.
 inline constexpr double kMinDurationS = 0.001;
 inline constexpr double kMaxDurationS = 10.0 * 365 * 86400;
+// --stats-interval's range: a tenth of a second to a day.
+inline constexpr double kMinStatsIntervalS = 0.1;
+inline constexpr double kMaxStatsIntervalS = 86400;
 
 // What the command line asked besides a run.
 struct CommandLine {

@@ -89,7 +89,9 @@ int runReplay(const Options& opts) {
     emit(writer, worker, inject.back, inject.n_back, timestamp, last_ts);
     rt.drainEvents();
     n = 0;
-    // SIGHUP: between bursts the main lcore is the only reader, so the swap is immediate.
+    if (g_reopen.exchange(false, std::memory_order_relaxed)) rt.reopenOutputs();
+    // SIGHUP, SIGUSR2: between bursts the main lcore is the only reader, so the swap is
+    // immediate.
     if (g_reload.exchange(false, std::memory_order_relaxed)) rt.reloadPolicy(0);
   };
   // --loop N: the capture again and again, each pass shifted in time past the previous one,

@@ -19,6 +19,7 @@
 #include <cstring>
 #include <ctime>
 #include <new>
+#include <utility>
 
 #include <fcntl.h>
 #include <openssl/evp.h>
@@ -30,19 +31,30 @@
 #include "app/eal_output.h"
 #include "app/memory_budget.h"
 #include "app/service_notify.h"
+#include "policy/policy_compiler.h"
 #include "stats/counter_block.h"
 
 namespace smtpguard {
 
 std::atomic<bool> g_stop{false};
 std::atomic<bool> g_reload{false};
+std::atomic<bool> g_reopen{false};
 
 namespace {
 
 void onSignal(int) {
   g_stop.store(true, std::memory_order_relaxed);
 }
+// SIGHUP: Suricata's and syslog's convention for "reopen your logs", and already this
+// program's "reload the policy": it does both. SIGUSR1 and SIGUSR2 do one each.
 void onHangup(int) {
+  g_reload.store(true, std::memory_order_relaxed);
+  g_reopen.store(true, std::memory_order_relaxed);
+}
+void onReopen(int) {
+  g_reopen.store(true, std::memory_order_relaxed);
+}
+void onReload(int) {
   g_reload.store(true, std::memory_order_relaxed);
 }
 
@@ -67,10 +79,17 @@ void installSignalHandlers() {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
-  struct sigaction hup {};
-  hup.sa_handler = onHangup;
-  sigemptyset(&hup.sa_mask);
-  sigaction(SIGHUP, &hup, nullptr);
+  // SA_RESTART: a control signal interrupts no system call of the main lcore's.
+  using Handler = void (*)(int);
+  const std::pair<int, Handler> control[] = {
+      {SIGHUP, onHangup}, {SIGUSR1, onReopen}, {SIGUSR2, onReload}};
+  for (const auto& [sig, handler] : control) {
+    struct sigaction ctl {};
+    ctl.sa_handler = handler;
+    ctl.sa_flags = SA_RESTART;
+    sigemptyset(&ctl.sa_mask);
+    sigaction(sig, &ctl, nullptr);
+  }
   // A closed pipe or a file size limit is an output error to report, not a reason to die.
   std::signal(SIGPIPE, SIG_IGN);
   std::signal(SIGXFSZ, SIG_IGN);
@@ -150,7 +169,7 @@ bool Runtime::setup(const std::vector<WorkerPlace>& places, std::string& error) 
   placement_ = std::make_unique<PlacementStats[]>(n_workers);
   if (!opts_.policy.empty()) {
     std::string diags;
-    if (!applyPolicy(*policy_, opts_.policy, diags)) {
+    if (!applyPolicy(*policy_, compilePolicyFileNow(opts_.policy, diags), diags)) {
       while (!diags.empty() && diags.back() == '\n') diags.pop_back();  // the caller ends the line
       error = "policy " + opts_.policy + " is not usable:\n" + diags;
       return false;
@@ -302,7 +321,7 @@ void Runtime::reloadPolicy(int caller_worker) {
     path = policy_path_;
   }
   if (path.empty()) {
-    std::fprintf(stderr, "smtpguard: SIGHUP: no --policy file to reload\n");
+    std::fprintf(stderr, "smtpguard: reload: no --policy file to reload\n");
     return;
   }
   PolicyLoadResult result;
@@ -315,10 +334,13 @@ bool Runtime::loadPolicy(const std::string& path, int caller_worker, PolicyLoadR
   std::string diags;
   bool ok;
   notifyReloading();
+  // Compiled first (it may take a second for a large policy) with the readers free to run ...
+  auto snapshot = compilePolicyFileNow(path, diags);
   {
-    // Holds other threads' readers off the bundle while it is swapped and the old one freed.
+    // ... then other threads' readers are held off the bundle while it is swapped and the old
+    // one freed.
     std::lock_guard lock(policy_mu_);
-    ok = applyPolicy(*policy_, path, diags, caller_worker);
+    ok = applyPolicy(*policy_, std::move(snapshot), diags, caller_worker);
   }
   if (!ok) {
     // The running policy stays: the service is ready again, with the old one.
@@ -404,6 +426,21 @@ PolicyInfo Runtime::policyInfo() {
   return info;
 }
 
+void Runtime::reopenOutputs() {
+  if (opts_.events.empty() || opts_.events == "-") {
+    std::fprintf(stderr, "smtpguard: reopen: no events file to reopen\n");
+    return;
+  }
+  std::string error;
+  if (events_.reopen(error)) {
+    std::fprintf(stderr, "smtpguard: events file reopened: %s\n", opts_.events.c_str());
+  } else {
+    std::fprintf(stderr, "smtpguard: %s (events go on to the file open until now)\n",
+                 error.c_str());
+  }
+  noteEventErrors();
+}
+
 void Runtime::drainEvents() {
   EventRecord batch[32];
   for (rte_ring* r : rings_) {
@@ -450,13 +487,50 @@ bool writeOutput(const std::string& path, const std::string& text, const char* w
     if (std::fflush(stdout) != 0) return fail();
     return true;
   }
-  FILE* f = std::fopen(path.c_str(), "w");
-  if (f == nullptr) return fail();
-  const bool written =
-      std::fwrite(text.data(), 1, text.size(), f) == text.size() && std::fflush(f) == 0;
+  // A regular file (or a new one) is replaced whole: written under a temporary name in its
+  // directory, then renamed over it, so a reader (a collector tailing --stats-interval) never
+  // sees half a file. Anything else (a device, a FIFO) and a directory that refuses the
+  // temporary file are written in place, and so is a symbolic link (a rename would replace the
+  // link, not the file it names).
+  struct stat st {};
+  const bool in_place = lstat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode);
+  std::string tmp;
+  int fd = -1;
+  if (!in_place) {
+    const size_t slash = path.rfind('/');
+    tmp = path.substr(0, slash == std::string::npos ? 0 : slash + 1) + "." +
+          path.substr(slash == std::string::npos ? 0 : slash + 1) + "." + std::to_string(getpid()) +
+          ".tmp";
+    fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0644);
+  }
+  const bool renaming = fd >= 0;
+  if (!renaming)
+    fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0644);
+  if (fd < 0) return fail();
+  size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      if (n == 0) errno = EIO;
+      break;
+    }
+    done += static_cast<size_t>(n);
+  }
+  const bool written = done == text.size();
   const int write_errno = errno;
-  if (std::fclose(f) != 0 || !written) {
+  const bool closed = ::close(fd) == 0;
+  if (!written || !closed) {
     if (!written) errno = write_errno;
+    const int saved = errno;
+    if (renaming) ::unlink(tmp.c_str());
+    errno = saved;
+    return fail();
+  }
+  if (renaming && ::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int saved = errno;
+    ::unlink(tmp.c_str());
+    errno = saved;
     return fail();
   }
   return true;
@@ -473,9 +547,7 @@ bool Runtime::finish(double elapsed_s) {
   return events_ok && report_ok;
 }
 
-bool Runtime::report(double elapsed_s) {
-  auto counters = this->counters();
-
+bool Runtime::writeCounterFiles(const std::vector<std::pair<std::string, uint64_t>>& counters) {
   bool ok = true;
   std::string error;
   if (!writeOutput(opts_.stats, countersToJson(counters, true), "stats", error)) {
@@ -487,6 +559,27 @@ bool Runtime::report(double elapsed_s) {
     std::fprintf(stderr, "smtpguard: %s\n", error.c_str());
     ok = false;
   }
+  return ok;
+}
+
+bool Runtime::writeCounters() {
+  // Reported once: the same failure every interval would fill the log. The final write at the
+  // end reports again and sets the exit status.
+  const auto all = counters();
+  std::string error;
+  bool ok = writeOutput(opts_.stats, countersToJson(all, true), "stats", error);
+  if (ok && !opts_.prometheus.empty())
+    ok = writeOutput(opts_.prometheus, countersToPrometheus(all), "Prometheus text", error);
+  if (!ok && !counters_error_reported_) {
+    std::fprintf(stderr, "smtpguard: %s (tried again every --stats-interval)\n", error.c_str());
+    counters_error_reported_ = true;
+  }
+  return ok;
+}
+
+bool Runtime::report(double elapsed_s) {
+  const auto counters = this->counters();
+  bool ok = writeCounterFiles(counters);
   if (opts_.summary && isatty(STDERR_FILENO)) {
     const auto& snap = policy_->current()->snapshot;
     SummaryInput in;

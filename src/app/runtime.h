@@ -23,8 +23,12 @@ namespace smtpguard {
 
 // Set by SIGINT/SIGTERM; every loop polls it.
 extern std::atomic<bool> g_stop;
-// Set by SIGHUP; the main lcore reloads the policy.
+// Set by SIGHUP and SIGUSR2; the main lcore reloads the policy.
 extern std::atomic<bool> g_reload;
+// Set by SIGHUP and SIGUSR1; the main lcore reopens the event output (log rotation).
+extern std::atomic<bool> g_reopen;
+// The handlers only set the flags above: the main lcore acts on them between bursts. SIGPIPE
+// and SIGXFSZ are ignored (output errors are reported, not fatal).
 void installSignalHandlers();
 
 // Initialises the EAL from opts.eal_args, or for replay without EAL arguments from defaults
@@ -70,8 +74,8 @@ class Runtime {
   // nothing running to keep).
   bool setup(const std::vector<WorkerPlace>& places, std::string& error);
 
-  // SIGHUP: compiles --policy again and publishes it; a broken file leaves the running policy
-  // and counts policy.reload_failures. `caller_worker`: see applyPolicy().
+  // SIGHUP, SIGUSR2: compiles --policy again and publishes it; a broken file leaves the
+  // running policy and counts policy.reload_failures. `caller_worker`: see applyPolicy().
   void reloadPolicy(int caller_worker);
   // The one way the running policy changes after start-up (SIGHUP, /smtpguard/policy/load):
   // compiles `path` and publishes it, or keeps the running one and counts
@@ -84,6 +88,15 @@ class Runtime {
   PolicyInfo policyInfo();
   // Events written from now on are also handed to `control` (null: no longer).
   void setControl(Control* control) { control_ = control; }
+  // SIGHUP, SIGUSR1: the events file is opened again by its name, after logrotate moved it
+  // away. One line on stderr says what happened; if the name cannot be opened the old file
+  // stays in use.
+  void reopenOutputs();
+
+  // --stats-interval: rewrites --stats and --prometheus, each by writing a temporary file in
+  // its directory and renaming it over the old one, so a reader sees the old file or the new,
+  // never a part. The first failure is reported on stderr; false if this one failed.
+  bool writeCounters();
 
   Worker& worker(size_t i) { return *workers_[i]; }
   size_t workerCount() const { return workers_.size(); }
@@ -107,6 +120,7 @@ class Runtime {
   // A load succeeded: the path, its SHA-256 and the time, for policyInfo().
   void notePolicyLoaded(const std::string& path);
   bool report(double elapsed_s);
+  bool writeCounterFiles(const std::vector<std::pair<std::string, uint64_t>>& counters);
 
   // Guards what another thread reads of the policy (its bundle, slot names, PolicyInfo) against
   // a load on the main lcore. Never taken by a worker.
@@ -125,6 +139,7 @@ class Runtime {
   Port25Blocks port25_;  // for the human summary: blocked port-25 connections and clients
   uint64_t events_lost_counted_ = 0;
   bool events_error_reported_ = false;
+  bool counters_error_reported_ = false;
   MbufTimestamp timestamp_;
 };
 

@@ -5,7 +5,7 @@
 
 #include <cstdint>
 
-#include "packet/packet_parser.h"
+#include "common/ip_addr.h"
 
 namespace smtpguard {
 

@@ -47,6 +47,18 @@ std::string renderEvent(const EventRecord& ev) {
   return line;
 }
 
+namespace {
+
+// O_APPEND: every write goes to the end of the file as it is then, so a file truncated under
+// us (logrotate's copytruncate) gets its next line at offset 0, not after a hole.
+int openAppend(const std::string& path, std::string& error) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0644);
+  if (fd < 0) error = "cannot write events to " + path + ": " + std::strerror(errno);
+  return fd;
+}
+
+}  // namespace
+
 EventWriter::~EventWriter() {
   close();
 }
@@ -55,16 +67,25 @@ bool EventWriter::open(const std::string& path, std::string& error) {
   if (path.empty()) return true;
   if (path == "-") {
     fd_ = STDOUT_FILENO;
-    path_ = "standard output";
+    where_ = "standard output";
     return true;
   }
-  fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0644);
-  if (fd_ < 0) {
-    error = "cannot write events to " + path + ": " + std::strerror(errno);
-    return false;
-  }
+  fd_ = openAppend(path, error);
+  if (fd_ < 0) return false;
   owned_ = true;
   path_ = path;
+  where_ = path;
+  return true;
+}
+
+bool EventWriter::reopen(std::string& error) {
+  if (!owned_) return true;
+  flush();  // the lines gathered so far belong to the file being rotated away
+  const int fd = openAppend(path_, error);
+  if (fd < 0) return false;
+  ::close(fd_);  // a close error of a file already renamed away tells nothing more
+  fd_ = fd;
+  cut_line_ = false;  // a line cut in the old file does not continue in the new one
   return true;
 }
 
@@ -86,7 +107,7 @@ bool EventWriter::flush() {
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       if (error_.empty())
-        error_ = "cannot write events to " + path_ + ": " +
+        error_ = "cannot write events to " + where_ + ": " +
                  (n < 0 ? std::strerror(errno) : "nothing written");
       ok = false;
       break;
@@ -106,7 +127,7 @@ bool EventWriter::flush() {
 bool EventWriter::close() {
   flush();
   if (owned_ && fd_ >= 0 && ::close(fd_) != 0 && error_.empty())
-    error_ = "cannot write events to " + path_ + ": " + std::strerror(errno);
+    error_ = "cannot write events to " + where_ + ": " + std::strerror(errno);
   fd_ = -1;
   owned_ = false;
   return error_.empty();

@@ -28,8 +28,16 @@ class EventWriter {
   EventWriter(const EventWriter&) = delete;
   EventWriter& operator=(const EventWriter&) = delete;
 
-  // "-" is standard output; empty means events are counted but not written.
+  // "-" is standard output; empty means events are counted but not written. A file is opened
+  // for append and never truncated: a restart adds to it, and after a copytruncate rotation
+  // the next line lands at the new end, not at the old offset (which would leave a hole of
+  // NUL bytes).
   bool open(const std::string& path, std::string& error);
+  // Log rotation: writes what was gathered to the file open now, then opens the path again
+  // (a rename moved the old file away; a new one is created). If the path cannot be opened,
+  // the old file stays in use and false is returned with the reason in `error`. Nothing to do
+  // for standard output or no output.
+  bool reopen(std::string& error);
   void write(const EventRecord& ev);
   // Writes what was gathered; false if it could not be written (then lost).
   bool flush();
@@ -44,7 +52,8 @@ class EventWriter {
  private:
   int fd_ = -1;
   bool owned_ = false;
-  std::string path_;
+  std::string path_;       // as given, for reopen()
+  std::string where_;      // for messages: the path, or "standard output"
   std::string buffer_;     // whole lines
   bool cut_line_ = false;  // a failed write ended in the middle of a line
   uint64_t lost_ = 0;

@@ -562,7 +562,7 @@ class FlowTable {
     ++size_;
     counters_.inc(Counter::kFlowsCreated);
     counters_.inc(Counter::kFlowsActive);
-    (*counters_.flows_port)[e.server_port]++;
+    bumpCounter((*counters_.flows_port)[e.server_port]);
     return idx;
   }
 

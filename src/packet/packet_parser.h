@@ -8,39 +8,9 @@
 #include <cstring>
 
 #include "common/bytes.h"
+#include "common/ip_addr.h"
 
 namespace smtpguard {
-
-// An IPv4 or IPv6 address; IPv4 is held as the v4-mapped IPv6 form (::ffff:a.b.c.d) so flow
-// keys and prefix tables handle both families with one type.
-struct IpAddr {
-  uint8_t b[16];
-
-  static IpAddr fromV4(const uint8_t* p) {
-    IpAddr a{};
-    a.b[10] = 0xff;
-    a.b[11] = 0xff;
-    std::memcpy(a.b + 12, p, 4);
-    return a;
-  }
-  static IpAddr fromV6(const uint8_t* p) {
-    IpAddr a;
-    std::memcpy(a.b, p, 16);
-    return a;
-  }
-  bool isV4() const {
-    static constexpr uint8_t kPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    return std::memcmp(b, kPrefix, 12) == 0;
-  }
-  uint32_t v4() const { return loadBe32(b + 12); }  // host order, valid when isV4()
-  friend bool operator==(const IpAddr& x, const IpAddr& y) {
-    return std::memcmp(x.b, y.b, 16) == 0;
-  }
-  friend int compare(const IpAddr& x, const IpAddr& y) { return std::memcmp(x.b, y.b, 16); }
-};
-
-// Formats as dotted quad or RFC 5952 text. Control plane only (events, logs).
-void formatIp(const IpAddr& a, char* out, size_t out_len);
 
 enum class ParseResult : uint8_t {
   kOk,                      // parsed through L4 (TCP fully; UDP/other: ports only where present)

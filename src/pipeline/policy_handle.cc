@@ -4,11 +4,7 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <ctime>
 #include <new>
-
-#include "policy/policy_compiler.h"
-#include "policy/policy_loader.h"
 
 namespace smtpguard {
 
@@ -123,12 +119,10 @@ bool PolicyHandle::publish(std::shared_ptr<const PolicySnapshot> snapshot, std::
   return true;
 }
 
-bool applyPolicy(PolicyHandle& handle, const std::string& path, std::string& error,
-                 int caller_worker) {
-  Diagnostics diags;
-  auto snapshot = compilePolicyFile(path, diags, CompileOptions{.now_unix_s = std::time(nullptr)});
+bool applyPolicy(PolicyHandle& handle, std::shared_ptr<const PolicySnapshot> snapshot,
+                 std::string& error, int caller_worker) {
   if (snapshot == nullptr) {
-    error = formatDiagnostics(diags);
+    if (error.empty()) error = "no compiled policy to apply";
     return false;
   }
   return handle.publish(std::move(snapshot), error, caller_worker);

@@ -61,7 +61,7 @@ class PolicyHandle {
   unsigned workers() const { return n_workers_; }
 
  private:
-  friend bool applyPolicy(PolicyHandle&, const std::string&, std::string&, int);
+  friend bool applyPolicy(PolicyHandle&, std::shared_ptr<const PolicySnapshot>, std::string&, int);
   bool publish(std::shared_ptr<const PolicySnapshot> snapshot, std::string& error,
                int caller_worker);
   // Gives slot `s` (read by no bundle) to `name`.
@@ -80,11 +80,13 @@ class PolicyHandle {
   std::vector<RetiredRule> retired_;     // by name
 };
 
-// Compiles `path` and publishes it. On failure returns false with every diagnostic in `error`
-// and leaves the running policy untouched. `caller_worker` is the worker id of the calling
-// thread when it is itself a reader (replay: the main lcore), else -1. Blocks until no worker
-// can still see the old bundle, then frees it.
-bool applyPolicy(PolicyHandle& handle, const std::string& path, std::string& error,
-                 int caller_worker = -1);
+// Publishes a compiled snapshot: the pipeline never reads or compiles a policy file (the
+// control plane does, compilePolicyFileNow() in policy/). A null snapshot (a compile that
+// failed, its diagnostics already in `error`) changes nothing and returns false; so does a
+// bundle that cannot be built, with the reason in `error`. `caller_worker` is the worker id of
+// the calling thread when it is itself a reader (replay: the main lcore), else -1. Blocks
+// until no worker can still see the old bundle, then frees it.
+bool applyPolicy(PolicyHandle& handle, std::shared_ptr<const PolicySnapshot> snapshot,
+                 std::string& error, int caller_worker = -1);
 
 }  // namespace smtpguard

@@ -696,7 +696,7 @@ void Worker::decideSession(Flow& f, uint64_t now_ns) {
   if (v.shadow() && snap->rule(v.shadow_index).stage == Stage::kSession &&
       (a == nullptr || a->shadowed_rule != v.shadow_index)) {
     if (a != nullptr) a->shadowed_rule = v.shadow_index;
-    ++counters_.rule_shadow[pol_->rule_slot[v.shadow_index]];
+    bumpCounter(counters_.rule_shadow[pol_->rule_slot[v.shadow_index]]);
     emitShadow(f, v, now_ns);
   }
   if (v.stage != Stage::kSession) return;  // the SYN verdict stands
@@ -704,7 +704,8 @@ void Worker::decideSession(Flow& f, uint64_t now_ns) {
     if (a->alerted_rule == v.rule_index) return;
     a->alerted_rule = v.rule_index;
   }
-  if (v.rule_index < pol_->rule_slot.size()) ++counters_.rule_hits[pol_->rule_slot[v.rule_index]];
+  if (v.rule_index < pol_->rule_slot.size())
+    bumpCounter(counters_.rule_hits[pol_->rule_slot[v.rule_index]]);
   switch (v.action) {
     case Action::kAllow:
     case Action::kRateLimit:  // rate limits apply to new connections only
@@ -756,10 +757,10 @@ void Worker::rememberVerdict(Flow& f, const smtpguard::Verdict& v, bool enforced
 
 void Worker::countRule(const smtpguard::Verdict& v) {
   if (v.rule_index != kNoRule && v.rule_index < pol_->rule_slot.size()) {
-    ++counters_.rule_hits[pol_->rule_slot[v.rule_index]];
+    bumpCounter(counters_.rule_hits[pol_->rule_slot[v.rule_index]]);
   }
   if (v.shadow() && v.shadow_index < pol_->rule_slot.size()) {
-    ++counters_.rule_shadow[pol_->rule_slot[v.shadow_index]];
+    bumpCounter(counters_.rule_shadow[pol_->rule_slot[v.shadow_index]]);
   }
 }
 

@@ -1,5 +1,6 @@
 #include "stats/counter_block.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <string_view>
 
@@ -114,26 +115,64 @@ std::string metricName(std::string_view dotted) {
 
 }  // namespace
 
-std::string countersToPrometheus(const std::vector<std::pair<std::string, uint64_t>>& counters) {
+namespace {
+
+// A label value as the exposition format wants it: backslash, double quote and newline
+// escaped.
+std::string labelValue(std::string_view v) {
   std::string out;
-  std::string last_metric;
+  for (char c : v) {
+    if (c == '\\' || c == '"') out.push_back('\\');
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out.push_back(c);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string countersToPrometheus(const std::vector<std::pair<std::string, uint64_t>>& counters) {
+  // Every sample of a metric follows its one HELP and TYPE (the format allows no second TYPE
+  // line): policy.rule.<a>, policy.shadow.<a>, policy.rule.<b>, ... are grouped by metric, in
+  // the order each metric first appears.
+  struct Metric {
+    std::string name;
+    std::string text;
+  };
+  std::vector<Metric> metrics;
   for (const auto& [name, value] : counters) {
     std::string metric;
     std::string labels;
+    // HELP names the counter as the stats JSON and docs/counters.md spell it.
+    std::string help;
     for (const Family& f : kFamilies) {
       if (name.size() > f.prefix.size() && name.compare(0, f.prefix.size(), f.prefix) == 0) {
         metric = metricName(f.metric);
-        labels = "{" + std::string(f.label) + "=\"" + name.substr(f.prefix.size()) + "\"}";
+        labels = "{" + std::string(f.label) + "=\"" +
+                 labelValue(std::string_view(name).substr(f.prefix.size())) + "\"}";
+        help = std::string(f.prefix) + "<" + std::string(f.label) + ">";
         break;
       }
     }
-    if (metric.empty()) metric = metricName(name);
-    if (metric != last_metric) {
-      out += "# TYPE " + metric + (name == "flows.active" ? " gauge\n" : " counter\n");
-      last_metric = metric;
+    if (metric.empty()) {
+      metric = metricName(name);
+      help = name;
     }
-    out += metric + labels + " " + std::to_string(value) + "\n";
+    auto it = std::find_if(metrics.begin(), metrics.end(),
+                           [&](const Metric& m) { return m.name == metric; });
+    if (it == metrics.end()) {
+      std::string head = "# HELP " + metric + " smtpguard " + help + " (docs/counters.md)\n";
+      head += "# TYPE " + metric + (name == "flows.active" ? " gauge\n" : " counter\n");
+      metrics.push_back({metric, std::move(head)});
+      it = metrics.end() - 1;
+    }
+    it->text += metric + labels + " " + std::to_string(value) + "\n";
   }
+  std::string out;
+  for (const Metric& m : metrics) out += m.text;
   return out;
 }
 

@@ -55,6 +55,25 @@ TEST(CounterBlock, PrometheusLabelsFamilies) {
   EXPECT_NE(text.find("# TYPE smtpguard_flows_active gauge\n"), std::string::npos);
 }
 
+// Test that each metric has one HELP and one TYPE line with all its samples after them, even
+// when the counter list interleaves two families (policy.rule.<a>, policy.shadow.<a>, ...).
+TEST(CounterBlock, PrometheusGroupsEachMetricOnce) {
+  std::vector<std::pair<std::string, uint64_t>> c = {{"policy.rule.a", 1},
+                                                     {"policy.shadow.a", 2},
+                                                     {"policy.rule.b\"x", 3},
+                                                     {"policy.shadow.b\"x", 4}};
+  std::string text = countersToPrometheus(c);
+  EXPECT_EQ(text,
+            "# HELP smtpguard_policy_rule smtpguard policy.rule.<rule> (docs/counters.md)\n"
+            "# TYPE smtpguard_policy_rule counter\n"
+            "smtpguard_policy_rule{rule=\"a\"} 1\n"
+            "smtpguard_policy_rule{rule=\"b\\\"x\"} 3\n"
+            "# HELP smtpguard_policy_shadow smtpguard policy.shadow.<rule> (docs/counters.md)\n"
+            "# TYPE smtpguard_policy_shadow counter\n"
+            "smtpguard_policy_shadow{rule=\"a\"} 2\n"
+            "smtpguard_policy_shadow{rule=\"b\\\"x\"} 4\n");
+}
+
 // Test that JSON is one flat object with every declared name exactly once.
 TEST(CounterBlock, JsonHasEveryDeclaredNameOnce) {
   CounterBlock a;

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "policy/policy_compiler.h"
 #include "stats/counter_block.h"
 
 namespace smtpguard {
@@ -51,7 +52,8 @@ TEST(PolicyHandle, ThreeHundredRenamesAllApply) {
   for (int i = 0; i < 300; ++i) {
     file.write(twoRules("rule-" + std::to_string(i)));
     std::string error;
-    ASSERT_TRUE(applyPolicy(handle, file.path(), error)) << "reload " << i << ": " << error;
+    ASSERT_TRUE(applyPolicy(handle, compilePolicyFileNow(file.path(), error), error))
+        << "reload " << i << ": " << error;
     ASSERT_NE(handle.current()->snapshot, nullptr);
     EXPECT_EQ(handle.current()->snapshot->ruleNames()[1], "rule-" + std::to_string(i));
   }
@@ -80,7 +82,8 @@ TEST(PolicyHandle, CountsFollowNamesThroughRenames) {
     const std::string name = i % 50 == 49 ? "rule-7" : "rule-" + std::to_string(i);
     file.write(twoRules(name));
     std::string error;
-    ASSERT_TRUE(applyPolicy(handle, file.path(), error, 0)) << "reload " << i << ": " << error;
+    ASSERT_TRUE(applyPolicy(handle, compilePolicyFileNow(file.path(), error), error, 0))
+        << "reload " << i << ": " << error;
     // The worker counts hits through the running bundle's slots: i + 1 for the renamed rule,
     // one for "stable".
     const PolicyBundle& b = *handle.current();
@@ -102,10 +105,10 @@ TEST(PolicyHandle, RemovedRuleKeepsItsCount) {
   PolicyFile file;
   std::string error;
   file.write(twoRules("going"));
-  ASSERT_TRUE(applyPolicy(handle, file.path(), error, 0)) << error;
+  ASSERT_TRUE(applyPolicy(handle, compilePolicyFileNow(file.path(), error), error, 0)) << error;
   block.rule_hits[handle.current()->rule_slot[1]] += 5;
   file.write("[[rule]]\nname = \"stable\"\nports = [25]\naction = \"alert\"\n");
-  ASSERT_TRUE(applyPolicy(handle, file.path(), error, 0)) << error;
+  ASSERT_TRUE(applyPolicy(handle, compilePolicyFileNow(file.path(), error), error, 0)) << error;
   EXPECT_EQ(ruleCounts(handle, block)["going"], 5u);
   handle.offline(0);
 }

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "pipeline/policy_handle.h"
+#include "policy/policy_compiler.h"
 #include "policy/prefix_table.h"
 #include "tests/common/packet_builder.h"
 
@@ -82,7 +83,8 @@ class Session {
 
   void apply(const PolicyFile& policy) {
     std::string error;
-    ASSERT_TRUE(applyPolicy(handle_, policy.path(), error, 0)) << error;
+    ASSERT_TRUE(applyPolicy(handle_, compilePolicyFileNow(policy.path(), error), error, 0))
+        << error;
   }
 
   // Feeds one segment; true if it was forwarded.

@@ -24,6 +24,7 @@
 #include "common/bytes.h"
 #include "pipeline/policy_handle.h"
 #include "pipeline/worker.h"
+#include "policy/policy_compiler.h"
 #include "tools/bench/client_hello_bench.h"
 #include "tools/bench/policy_load_bench.h"
 #include "tools/bench/traffic_mix.h"
@@ -211,7 +212,7 @@ int run(const Config& c) {
   Result ruled{};
   if (!c.policy.empty()) {
     std::string error;
-    if (!applyPolicy(with_policy, c.policy, error)) {
+    if (!applyPolicy(with_policy, compilePolicyFileNow(c.policy, error), error)) {
       std::fprintf(stderr, "smtpguard-bench: %s", error.c_str());
       return 2;
     }
