@@ -593,16 +593,7 @@ bool Control::queryFlows(const FlowQuery& q, std::vector<FlowBrief>& out, uint64
     out.insert(out.end(), a.flows, a.flows + a.n);
   }
   auto better = [order = q.order](const FlowBrief& x, const FlowBrief& y) {
-    switch (order) {
-      case FlowOrder::kAge:
-        return x.first_ns < y.first_ns;
-      case FlowOrder::kIdle:
-        return x.last_ns < y.last_ns;
-      case FlowOrder::kBytes:
-        break;
-    }
-    return uint64_t{x.bytes_to_server} + x.bytes_to_client >
-           uint64_t{y.bytes_to_server} + y.bytes_to_client;
+    return flowRanksBefore(order, x, y);
   };
   std::stable_sort(out.begin(), out.end(), better);
   if (out.size() > q.limit) out.resize(q.limit);

@@ -55,6 +55,21 @@ struct FlowBrief {
   uint16_t worker = 0;
 };
 
+// Whether `x` ranks before `y` under `order` (the worker's heap and the control plane's merge
+// rank the same way).
+inline bool flowRanksBefore(FlowOrder order, const FlowBrief& x, const FlowBrief& y) {
+  switch (order) {
+    case FlowOrder::kAge:
+      return x.first_ns < y.first_ns;
+    case FlowOrder::kIdle:
+      return x.last_ns < y.last_ns;
+    case FlowOrder::kBytes:
+      break;
+  }
+  return uint64_t{x.bytes_to_server} + x.bytes_to_client >
+         uint64_t{y.bytes_to_server} + y.bytes_to_client;
+}
+
 struct FlowAnswer {
   uint32_t live = 0;     // flows in the table when the scan ended
   uint32_t matched = 0;  // flows the filter matched during the scan

@@ -1116,16 +1116,7 @@ void Worker::answerFlowQuery() {
   }
   // The best `limit` so far as a heap whose top is the worst of them.
   auto better = [order = q.order](const FlowBrief& x, const FlowBrief& y) {
-    switch (order) {
-      case FlowOrder::kAge:
-        return x.first_ns < y.first_ns;
-      case FlowOrder::kIdle:
-        return x.last_ns < y.last_ns;
-      case FlowOrder::kBytes:
-        break;
-    }
-    return uint64_t{x.bytes_to_server} + x.bytes_to_client >
-           uint64_t{y.bytes_to_server} + y.bytes_to_client;
+    return flowRanksBefore(order, x, y);
   };
   const uint32_t end = box.cursor + kFlowQuerySlice;
   flows_.forEachIn(box.cursor, end, [&](const Flow& f) {
