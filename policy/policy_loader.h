@@ -139,8 +139,6 @@ struct DetectorSpec {
 };
 
 inline constexpr std::string_view kQuarantineSet = "quarantine";
-// Subscriber key of an IPv6 source: its first v6_prefix bits (docs/subscribers.md).
-inline constexpr uint8_t kDefaultSubscriberV6Prefix = 64;
 
 inline constexpr unsigned kInsideSet = 0;
 

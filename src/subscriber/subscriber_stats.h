@@ -54,6 +54,7 @@ constexpr SubStat subStatFromName(std::string_view name) {
 // A subscriber is a 64-bit key: an IPv4 address is 0x0000ffff'<address>, an IPv6 address the
 // first `v6_prefix_len` bits (at most 64) of its address. IPv4 keys therefore alias the IPv6
 // prefixes 0:ffff::/32, inside ::/8 (reserved by RFC 4291, never routed). 0 is no key.
+inline constexpr uint8_t kDefaultSubscriberV6Prefix = 64;
 inline uint64_t subscriberKey(const IpAddr& a, unsigned v6_prefix_len) {
   if (a.isV4()) return (uint64_t{0xffff} << 32) | a.v4();
   uint64_t hi = 0;
@@ -64,7 +65,9 @@ inline uint64_t subscriberKey(const IpAddr& a, unsigned v6_prefix_len) {
 inline bool subscriberKeyIsV4(uint64_t key) {
   return (key >> 32) == 0xffff;
 }
-// "100.64.0.7" or "2001:db8:1:2::/64". Control plane.
+// "100.64.0.7" or "2001:db8:1:2::/64". The buffer form allocates nothing (fast path; 48 bytes
+// always suffice); the string form is for the control plane.
+size_t formatSubscriberKey(uint64_t key, unsigned v6_prefix_len, char* buf, size_t cap);
 std::string formatSubscriberKey(uint64_t key, unsigned v6_prefix_len);
 
 // 64-bit mix (splitmix64's finaliser): hashes keys and destination addresses.

@@ -7,19 +7,24 @@
 
 namespace smtpguard {
 
+size_t formatSubscriberKey(uint64_t key, unsigned v6_prefix_len, char* buf, size_t cap) {
+  int n;
+  if (subscriberKeyIsV4(key)) {
+    n = std::snprintf(buf, cap, "%u.%u.%u.%u", static_cast<unsigned>((key >> 24) & 0xff),
+                      static_cast<unsigned>((key >> 16) & 0xff),
+                      static_cast<unsigned>((key >> 8) & 0xff), static_cast<unsigned>(key & 0xff));
+  } else {
+    n = std::snprintf(buf, cap, "%x:%x:%x:%x::/%u", static_cast<unsigned>(key >> 48),
+                      static_cast<unsigned>((key >> 32) & 0xffff),
+                      static_cast<unsigned>((key >> 16) & 0xffff),
+                      static_cast<unsigned>(key & 0xffff), v6_prefix_len);
+  }
+  return n < 0 ? 0 : std::min(static_cast<size_t>(n), cap == 0 ? 0 : cap - 1);
+}
+
 std::string formatSubscriberKey(uint64_t key, unsigned v6_prefix_len) {
   char buf[64];
-  if (subscriberKeyIsV4(key)) {
-    std::snprintf(buf, sizeof buf, "%u.%u.%u.%u", static_cast<unsigned>((key >> 24) & 0xff),
-                  static_cast<unsigned>((key >> 16) & 0xff),
-                  static_cast<unsigned>((key >> 8) & 0xff), static_cast<unsigned>(key & 0xff));
-    return buf;
-  }
-  std::snprintf(buf, sizeof buf, "%x:%x:%x:%x::/%u", static_cast<unsigned>(key >> 48),
-                static_cast<unsigned>((key >> 32) & 0xffff),
-                static_cast<unsigned>((key >> 16) & 0xffff), static_cast<unsigned>(key & 0xffff),
-                v6_prefix_len);
-  return buf;
+  return std::string(buf, formatSubscriberKey(key, v6_prefix_len, buf, sizeof buf));
 }
 
 uint32_t DistinctCounter::estimate() const {
