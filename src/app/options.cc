@@ -21,6 +21,9 @@ const char* usage() {
          "  --write CAPTURE     replay: write the packets smtpguard would forward\n"
          "  --loop N            replay: N passes, each shifted in time (new connections)\n"
          "  --flows N           flow table capacity per worker (default 65536)\n"
+         "  --subscriber-slots N  subscribers with statistics per worker (default 4096)\n"
+         "  --subscribers FILE  replay: per-subscriber report at the end, JSON (--subscribers-csv\n"
+         "                      FILE: the same as CSV); docs/subscribers.md\n"
          "  --policy-mode M     enforce (default) or shadow: report verdicts, enforce none\n"
          "                      (monitor mode never enforces)\n"
          "  --checksums M       verify (live default) or off (replay default: captures taken\n"
@@ -118,6 +121,19 @@ std::optional<Options> parseOptions(int argc, char** argv, std::string& error, b
         return std::nullopt;
       }
       o.flows = static_cast<uint32_t>(v);
+    } else if (a == "--subscribers" && o.mode == Mode::kReplay) {
+      if (!value(o.subscribers)) return std::nullopt;
+    } else if (a == "--subscribers-csv" && o.mode == Mode::kReplay) {
+      if (!value(o.subscribers_csv)) return std::nullopt;
+    } else if (a == "--subscriber-slots") {
+      if (!value(num)) return std::nullopt;
+      char* end = nullptr;
+      unsigned long v = std::strtoul(num.c_str(), &end, 10);
+      if (end == num.c_str() || *end != '\0' || v < 16 || v > (1ul << 24)) {
+        error = "--subscriber-slots " + num + ": expected a number from 16 to 16777216";
+        return std::nullopt;
+      }
+      o.subscriber_slots = static_cast<uint32_t>(v);
     } else if (a == "--loop" && o.mode == Mode::kReplay) {
       if (!value(num)) return std::nullopt;
       char* end = nullptr;

@@ -168,6 +168,7 @@ bool Runtime::setup(const std::vector<WorkerPlace>& places, std::string& error) 
     rings_.push_back(ring);
     WorkerConfig wc;
     wc.flow_capacity = opts_.flows;
+    wc.subscriber_slots = opts_.subscriber_slots;
     // A seed per start that nobody outside can know: crafted colliding tuples then cost no
     // more than any others.
     if (getrandom(&wc.hash_seed, sizeof wc.hash_seed, 0) != sizeof wc.hash_seed) {

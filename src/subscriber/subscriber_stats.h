@@ -110,6 +110,16 @@ class DistinctCounter {
   }
   uint32_t estimate() const;
   bool exact() const { return !hll_; }
+  // The union with `o` (merging workers' tables on the control plane).
+  void merge(const DistinctCounter& o) {
+    if (!o.hll_) {
+      for (unsigned i = 0; i < o.n_; ++i) add(o.hashes_[i]);
+      return;
+    }
+    if (!hll_) upgrade();
+    for (unsigned i = 0; i < kRegisters; ++i)
+      registers_[i] = registers_[i] > o.registers_[i] ? registers_[i] : o.registers_[i];
+  }
   void clear() {
     n_ = 0;
     hll_ = false;
@@ -118,10 +128,11 @@ class DistinctCounter {
  private:
   void upgrade() {
     uint32_t saved[kExact];
+    const unsigned n = n_;
     std::memcpy(saved, hashes_, sizeof saved);
     std::memset(registers_, 0, sizeof registers_);
     hll_ = true;
-    for (uint32_t h : saved) addRegister(h);
+    for (unsigned i = 0; i < n; ++i) addRegister(saved[i]);
   }
   bool addRegister(uint32_t h) {
     const unsigned idx = h >> (32 - kRegisterBits);
