@@ -48,6 +48,8 @@ constexpr const char* kUsage =
     "  flows           live flows (--port N --state S --addr A --order bytes|age|idle -n N)\n"
     "  top             client addresses with the most bytes in live flows (-n N)\n"
     "  events          the last events, JSON lines (-n N)\n"
+    "  quarantine list|add ADDRESS [SECONDS]|del ADDRESS\n"
+    "                  the dynamic set 'quarantine' (docs/subscribers.md)\n"
     "  watch           a refreshing view of per-second rates (--interval S, --count K)\n"
     "  policy          the running policy: file, SHA-256, load time, rules with hits\n"
     "  match SRC DST PORT   as above, against the policy the instance runs\n"
@@ -216,6 +218,10 @@ std::optional<Args> parseArgs(int argc, char** argv) {
         a.addresses.assign(a.rest.begin() + 1, a.rest.end());
       }
     }
+  } else if (c == "quarantine") {
+    ok = (a.rest.size() == 1 && a.rest[0] == "list") ||
+         (a.rest.size() >= 2 && a.rest.size() <= 3 && a.rest[0] == "add") ||
+         (a.rest.size() == 2 && a.rest[0] == "del");
   } else if (c == "stats" || c == "flows" || c == "top" || c == "events" || c == "watch" ||
              c == "policy") {
     ok = a.rest.empty();
@@ -692,6 +698,38 @@ int topCommand(const Args& a) {
   return 0;
 }
 
+int quarantineCommand(const Args& a) {
+  Remote r;
+  if (!connectInstance(a, r)) return kExitNoInstance;
+  int code = 0;
+  const std::string& verb = a.rest[0];
+  std::string cmd = "/smtpguard/quarantine";
+  if (verb != "list") cmd += "/" + verb + "," + a.rest[1];
+  if (verb == "add" && a.rest.size() == 3) cmd += "," + a.rest[2];
+  auto v = call(r, cmd, code);
+  if (!v) return code;
+  if (a.json) {
+    std::printf("%s\n", v->dump(2).c_str());
+    return 0;
+  }
+  if (verb == "add") {
+    std::printf("%s quarantined until %s\n", (*v)["source"].get<std::string>().c_str(),
+                (*v)["until"].get<std::string>().c_str());
+  } else if (verb == "del") {
+    std::printf("%s: removed %s\n", (*v)["source"].get<std::string>().c_str(),
+                (*v)["removed"].get<std::string>().c_str());
+  } else {
+    std::printf("%-40s %-28s %12s\n", "SOURCE", "UNTIL", "REMAINING-S");
+    for (const Json& q : ranked(*v, "q_"))
+      std::printf("%-40s %-28s %12llu\n", q["source"].get<std::string>().c_str(),
+                  q["until"].get<std::string>().c_str(),
+                  static_cast<unsigned long long>(q["remaining_s"].get<uint64_t>()));
+    std::printf("(%llu quarantined)\n",
+                static_cast<unsigned long long>((*v)["count"].get<uint64_t>()));
+  }
+  return 0;
+}
+
 int eventsCommand(const Args& a) {
   Remote r;
   if (!connectInstance(a, r)) return kExitNoInstance;
@@ -885,6 +923,7 @@ int main(int argc, char** argv) {
   if (c == "flows") return smtpguard::flowsCommand(*args);
   if (c == "top") return smtpguard::topCommand(*args);
   if (c == "events") return smtpguard::eventsCommand(*args);
+  if (c == "quarantine") return smtpguard::quarantineCommand(*args);
   if (c == "policy") return smtpguard::policyCommand(*args);
   if (c == "watch") return smtpguard::watchCommand(*args);
   return smtpguard::kExitUsage;

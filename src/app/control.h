@@ -14,6 +14,9 @@
 //   /smtpguard/flows[,FILTER]       live flows: port=N,state=S,addr=A,order=bytes|age|idle,n=N
 //   /smtpguard/top[,n=N]            client addresses with the most payload bytes in live flows
 //   /smtpguard/events[,N]           the last N events (JSON lines, newest last)
+//   /smtpguard/quarantine           sources in the quarantine set (docs/subscribers.md)
+//   /smtpguard/quarantine/add,A[,S] quarantines address A (its subscriber key) for S seconds
+//   /smtpguard/quarantine/del,A     releases it
 //
 // Telemetry answers are bounded by DPDK (16 KiB, 256 dictionary and 512 array entries, 127
 // characters a string): pages and limits above keep every answer inside them.

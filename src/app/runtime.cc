@@ -379,6 +379,7 @@ PolicyInfo Runtime::policyInfo() {
   info.name = std::string(snap->name());
   info.shadow = snap->shadowMode();
   info.default_action = std::string(actionName(snap->defaultAction()));
+  info.subscriber_v6_prefix = snap->subscriberV6Prefix();
   for (size_t i = 0; i < snap->ruleCount(); ++i) {
     const CompiledRule& r = snap->rule(i);
     const RuleInfo& ri = snap->ruleInfo(i);
