@@ -17,6 +17,7 @@
 #include "flow/flow_table.h"
 #include "policy/prefix_table.h"
 #include "smtp/smtp_session.h"
+#include "subscriber/subscriber_report.h"
 #include "subscriber/subscriber_stats.h"
 
 namespace smtpguard {
@@ -576,9 +577,98 @@ int cmdQuarantineDel(const char*, const char* params, rte_tel_data* d) {
   return 0;
 }
 
+int cmdSubscribers(const char*, const char* params, rte_tel_data* d) {
+  std::shared_lock lock(g_instance_mu);
+  if (g_instance == nullptr) return answerError(d, "stopping");
+  std::vector<std::pair<std::string, std::string>> kv;
+  SubscriberQuery q;
+  uint64_t n = 10;
+  std::string stats;
+  for (std::string_view name : kSubStatNames)
+    stats += (stats.empty() ? "" : ", ") + std::string(name);
+  const std::string usage =
+      "expected by=events|" + stats + " and n=1.." + std::to_string(kMaxSubscriberAnswer);
+  if (!splitParams(params, kv)) return answerError(d, usage);
+  for (auto& [k, v] : kv) {
+    if (k == "n" && parseUint(v, kMaxSubscriberAnswer, n) && n > 0) continue;
+    if (k == "by" && (v == "events" || subStatFromName(v) != SubStat::kCount)) {
+      q.by = v == "events" ? SubStat::kCount : subStatFromName(v);
+      continue;
+    }
+    return answerError(d, usage);
+  }
+  q.limit = static_cast<uint16_t>(n);
+  std::vector<SubscriberEntry> entries;
+  SubscriberAnswer meta;
+  std::string error;
+  if (!g_instance->querySubscribers(q, entries, meta, error)) return answerError(d, error);
+  // Merged by key as the replay report is.
+  const unsigned v6 = g_instance->runtime().policyInfo().subscriber_v6_prefix;
+  const std::vector<SubscriberRow> rows = mergeSubscriberEntries(entries, q.by);
+  rte_tel_data_start_dict(d);
+  rte_tel_data_add_dict_u64(d, "tracked", meta.tracked);
+  rte_tel_data_add_dict_u64(d, "slots_per_worker", meta.capacity);
+  rte_tel_data_add_dict_u64(d, "events", meta.events);
+  rte_tel_data_add_dict_u64(d, "evicted", meta.evictions);
+  addString(d, "by", q.by == SubStat::kCount ? "events" : kSubStatNames[static_cast<size_t>(q.by)]);
+  const size_t shown = std::min<size_t>(rows.size(), n);
+  rte_tel_data_add_dict_u64(d, "shown", shown);
+  for (size_t i = 0; i < shown; ++i) {
+    const SubscriberRow& row = rows[i];
+    rte_tel_data* sd = rte_tel_data_alloc();
+    if (sd == nullptr) break;
+    rte_tel_data_start_dict(sd);
+    addString(sd, "source", formatSubscriberKey(row.key, v6));
+    rte_tel_data_add_dict_u64(sd, "events", row.weight);
+    rte_tel_data_add_dict_u64(sd, "error", row.error);
+    for (size_t s = 0; s < kSubStatCount; ++s)
+      rte_tel_data_add_dict_u64(sd, std::string(kSubStatNames[s]).c_str(),
+                                row.stat(static_cast<SubStat>(s)));
+    addString(sd, "last_seen", isoTime(row.last_ns));
+    addContainer(d, ("sub_" + std::to_string(i + 1)).c_str(), sd);
+  }
+  return 0;
+}
+
 }  // namespace
 
+bool Control::querySubscribers(const SubscriberQuery& q, std::vector<SubscriberEntry>& out,
+                               SubscriberAnswer& meta, std::string& error) {
+  std::lock_guard one(subscribers_mu_);
+  const size_t n = rt_.workerCount();
+  const auto deadline = std::chrono::steady_clock::now() + kFlowTimeout;
+  auto wait = [&](size_t w) {
+    SubscriberQueryBox& box = rt_.worker(w).subscriberQueries();
+    while (!box.idle()) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        error = "worker " + std::to_string(w) + " did not answer in 3 s (stopped or stalled)";
+        return false;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return true;
+  };
+  for (size_t w = 0; w < n; ++w) {
+    if (!wait(w)) return false;
+    rt_.worker(w).subscriberQueries().post(q);
+  }
+  out.clear();
+  meta = SubscriberAnswer{};
+  for (size_t w = 0; w < n; ++w) {
+    if (!wait(w)) return false;
+    const SubscriberAnswer& a = rt_.worker(w).subscriberQueries().answer();
+    meta.tracked += a.tracked;
+    meta.capacity = a.capacity;
+    meta.events += a.events;
+    meta.evictions += a.evictions;
+    out.insert(out.end(), a.entries, a.entries + a.n);
+  }
+  return true;
+}
+
 void Control::registerTelemetry() {
+  rte_telemetry_register_cmd("/smtpguard/subscribers", cmdSubscribers,
+                             "Subscribers with the most of a statistic. Parameters: by=STAT,n=N");
   rte_telemetry_register_cmd("/smtpguard/quarantine", cmdQuarantine,
                              "Sources in the quarantine set, with their expiry");
   rte_telemetry_register_cmd("/smtpguard/quarantine/add", cmdQuarantineAdd,

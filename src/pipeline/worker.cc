@@ -1084,6 +1084,7 @@ void Worker::housekeep(uint64_t now_ns, uint32_t max_work) {
   flows_.expire(now_ns, max_work,
                 [this, now_ns](Flow& f, EndReason reason) { onFlowEnd(f, reason, now_ns); });
   if (flow_queries_->pending()) answerFlowQuery();
+  if (subscriber_queries_->pending()) subscriber_queries_->answer(subscribers_);
   policy_.quiescent(config_.lcore);
 }
 

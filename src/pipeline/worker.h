@@ -19,6 +19,7 @@
 #include "policy/rate_limiter.h"
 #include "smtp/smtp_session.h"
 #include "stats/counter_block.h"
+#include "subscriber/subscriber_query.h"
 #include "subscriber/subscriber_table.h"
 #include "tls/client_hello.h"
 #include "tls/digest.h"
@@ -127,6 +128,8 @@ class Worker {
   // Per-subscriber statistics: read on the control plane only while the worker is stopped
   // (replay's report, tests).
   const SubscriberTable& subscribers() const { return subscribers_; }
+  // Questions about it from the control plane while the worker runs, answered by housekeep().
+  SubscriberQueryBox& subscriberQueries() { return *subscriber_queries_; }
 
   CounterBlock& counters() { return counters_; }
   const CounterBlock& counters() const { return counters_; }
@@ -298,6 +301,7 @@ class Worker {
   BurstInjections* inject_ = nullptr;  // the burst being processed
   RateLimiter rate_limiter_;
   SubscriberTable subscribers_;
+  std::unique_ptr<SubscriberQueryBox> subscriber_queries_ = std::make_unique<SubscriberQueryBox>();
   bool conn_blocked_ = false;  // the last decideConnection() blocked (or would have)
   // Fragment reassembly (null when fragments are not reassembled), its death row (mbufs to free
   // after the burst) and a contiguous copy of the datagram being inspected.

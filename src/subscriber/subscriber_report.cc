@@ -33,6 +33,48 @@ std::string isoTime(uint64_t ns) {
 
 }  // namespace
 
+namespace {
+
+void addEntry(std::vector<SubscriberRow>& rows, std::unordered_map<uint64_t, size_t>& at,
+              const SubscriberEntry& e) {
+  auto [it, fresh] = at.emplace(e.key, rows.size());
+  if (fresh) {
+    rows.emplace_back();
+    rows.back().key = e.key;
+    rows.back().first_ns = e.first_ns;
+  }
+  SubscriberRow& row = rows[it->second];
+  row.weight += e.weight;
+  row.error += e.error;
+  row.first_ns = std::min(row.first_ns, e.first_ns);
+  row.last_ns = std::max(row.last_ns, e.last_ns);
+  for (size_t s = 0; s < kSubStatCount; ++s) row.count[s] += e.count[s];
+  row.destinations.merge(e.destinations);
+  for (uint8_t i = 0; i < e.n_samples && row.samples.size() < kSampleDestinations; ++i) {
+    if (std::find(row.samples.begin(), row.samples.end(), e.samples[i]) == row.samples.end())
+      row.samples.push_back(e.samples[i]);
+  }
+}
+
+void order(std::vector<SubscriberRow>& rows, SubStat by) {
+  std::sort(rows.begin(), rows.end(), [by](const SubscriberRow& a, const SubscriberRow& b) {
+    const uint64_t va = by == SubStat::kCount ? a.weight : a.stat(by);
+    const uint64_t vb = by == SubStat::kCount ? b.weight : b.stat(by);
+    return va != vb ? va > vb : a.key < b.key;
+  });
+}
+
+}  // namespace
+
+std::vector<SubscriberRow> mergeSubscriberEntries(std::span<const SubscriberEntry> entries,
+                                                  SubStat by) {
+  std::vector<SubscriberRow> rows;
+  std::unordered_map<uint64_t, size_t> at;
+  for (const SubscriberEntry& e : entries) addEntry(rows, at, e);
+  order(rows, by);
+  return rows;
+}
+
 SubscriberReport buildSubscriberReport(std::span<const SubscriberTable* const> tables,
                                        const QuarantineSet* quarantine, uint64_t now_ns,
                                        unsigned v6_prefix, SubStat by) {
@@ -46,34 +88,12 @@ SubscriberReport buildSubscriberReport(std::span<const SubscriberTable* const> t
     r.evictions += t->evictions();
     r.memory_bytes += t->memoryBytes();
     r.error_bound = std::max<uint64_t>(r.error_bound, t->events() / t->capacity());
-    for (const SubscriberEntry& e : t->entries()) {
-      auto [it, fresh] = at.emplace(e.key, r.rows.size());
-      if (fresh) {
-        r.rows.emplace_back();
-        r.rows.back().key = e.key;
-        r.rows.back().first_ns = e.first_ns;
-      }
-      SubscriberRow& row = r.rows[it->second];
-      row.weight += e.weight;
-      row.error += e.error;
-      row.first_ns = std::min(row.first_ns, e.first_ns);
-      row.last_ns = std::max(row.last_ns, e.last_ns);
-      for (size_t s = 0; s < kSubStatCount; ++s) row.count[s] += e.count[s];
-      row.destinations.merge(e.destinations);
-      for (uint8_t i = 0; i < e.n_samples && row.samples.size() < kSampleDestinations; ++i) {
-        if (std::find(row.samples.begin(), row.samples.end(), e.samples[i]) == row.samples.end())
-          row.samples.push_back(e.samples[i]);
-      }
-    }
+    for (const SubscriberEntry& e : t->entries()) addEntry(r.rows, at, e);
   }
   if (quarantine != nullptr) {
     for (SubscriberRow& row : r.rows) row.quarantined_until_ns = quarantine->until(row.key, now_ns);
   }
-  std::sort(r.rows.begin(), r.rows.end(), [by](const SubscriberRow& a, const SubscriberRow& b) {
-    const uint64_t va = by == SubStat::kCount ? a.weight : a.stat(by);
-    const uint64_t vb = by == SubStat::kCount ? b.weight : b.stat(by);
-    return va != vb ? va > vb : a.key < b.key;
-  });
+  order(r.rows, by);
   return r;
 }
 

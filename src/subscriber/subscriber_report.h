@@ -45,6 +45,9 @@ struct SubscriberReport {
 SubscriberReport buildSubscriberReport(std::span<const SubscriberTable* const> tables,
                                        const QuarantineSet* quarantine, uint64_t now_ns,
                                        unsigned v6_prefix, SubStat by = SubStat::kCount);
+// Rows from loose entries (several workers' answers), merged by key, ordered as above.
+std::vector<SubscriberRow> mergeSubscriberEntries(std::span<const SubscriberEntry> entries,
+                                                  SubStat by = SubStat::kCount);
 std::string subscriberReportJson(const SubscriberReport& r);
 std::string subscriberReportCsv(const SubscriberReport& r);
 

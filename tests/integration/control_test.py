@@ -279,6 +279,14 @@ def run(lab, tmp):
         check(r.startswith("reply"), f"released: AUTH reaches the server again ({r})")
         code, out, err = ctl(prefix, "quarantine", "list")
         check(code == 0 and "(0 quarantined)" in out, f"quarantine list empty ({out}{err})")
+        code, out, err = ctl(prefix, "subscribers", "connections", "-n", "5")
+        check(code == 0 and lab.CLIENT_IP in out and "by connections" in out,
+              f"subscribers names the client ({out}{err})")
+        code, out, err = ctl(prefix, "subscribers", "--json")
+        sub = json.loads(out) if code == 0 else {}
+        check(sub.get("sub_1", {}).get("source") == lab.CLIENT_IP and
+              sub["sub_1"].get("connections", 0) >= 3 and sub["sub_1"].get("plaintext_auth", 0) >= 2,
+              f"subscribers --json: the client's statistics ({sub.get('sub_1')})")
         code, out, err = ctl(prefix, "load", paths["block"])
         check(code == 0, "block policy back")
 
