@@ -83,6 +83,7 @@ class PolicyCompiler {
     buildPorts();
     buildPrefixes();
     buildRules();
+    buildDetectors();
     buildPatterns();
     checkReachability();
     checkExpiry();
@@ -123,6 +124,7 @@ class PolicyCompiler {
     for (size_t i = 0; i < spec_.sets.size(); ++i) {
       s.set_names_.push_back(spec_.sets[i].name);
       if (spec_.sets[i].defined) ++s.defined_sets_;
+      if (spec_.sets[i].dynamic) s.quarantine_set_ = SetMask{1} << i;
       for (const Prefix& p : spec_.sets[i].prefixes) builder.add(p, static_cast<unsigned>(i));
     }
     s.prefix_count_ = builder.prefixCount();
@@ -188,6 +190,59 @@ class PolicyCompiler {
       if (c.stage == Stage::kConnection) s.connection_rules_.push_back(static_cast<uint16_t>(i));
       s.rule_names_.push_back(r.name);
       s.info_.push_back(describe(r));
+    }
+  }
+
+  // Detectors share at most kMaxDetectorWindows window lengths: each subscriber entry keeps one
+  // window per length.
+  void buildDetectors() {
+    PolicySnapshot& s = *snap_;
+    s.subscriber_v6_prefix_ = spec_.subscriber_v6_prefix;
+    size_t windows = 0;
+    for (size_t i = 0; i < spec_.detectors.size() && i < kMaxDetectors; ++i) {
+      const DetectorSpec& d = spec_.detectors[i];
+      DetectorRule r;
+      r.stat = d.stat == SubStat::kCount ? SubStat::kConnections : d.stat;
+      r.threshold = d.threshold;
+      size_t w = 0;
+      while (w < windows && s.window_plan_.len_s[w] != d.window_s) ++w;
+      if (w == windows && d.window_s != 0) {
+        if (windows == kMaxDetectorWindows) {
+          std::string lens;
+          for (size_t j = 0; j < windows; ++j)
+            lens += (j ? ", " : "") + std::to_string(s.window_plan_.len_s[j]) + "s";
+          diags_.error(d.window_pos,
+                       "detector '" + d.name + "' needs a third window length (" +
+                           std::to_string(d.window_s) + "s)",
+                       "at most " + std::to_string(kMaxDetectorWindows) +
+                           " distinct window lengths over all detectors (here " + lens + ")",
+                       "give it the window of another detector");
+          w = 0;
+        } else {
+          s.window_plan_.len_s[windows++] = d.window_s;
+        }
+      }
+      r.window_slot = static_cast<uint8_t>(w);
+      s.detector_rules_.push_back(r);
+      DetectorInfo info;
+      info.name = d.name;
+      info.description = d.description;
+      info.stat = r.stat;
+      info.threshold = d.threshold;
+      info.window_s = d.window_s;
+      info.quarantine = d.quarantine;
+      info.quarantine_ns = d.quarantine_s * 1000000000ull;
+      info.shadow = d.shadow || spec_.shadow;
+      info.source = d.pos.file + ":" + std::to_string(d.pos.line);
+      s.detectors_.push_back(std::move(info));
+      if (d.quarantine && !d.shadow && s.quarantine_set_ == 0) {
+        diags_.warning(d.pos,
+                       "detector '" + d.name +
+                           "' quarantines, but no rule names the set "
+                           "'quarantine'",
+                       "add a rule such as src = [\"quarantine\"], action = \"reject\" above "
+                       "the rules that allow the traffic");
+      }
     }
   }
 

@@ -301,7 +301,8 @@ class Reader {
       diags_.error(posOf(root), "a policy file is a TOML table at the top level");
       return std::move(spec_);
     }
-    checkKeys(root, {"policy", "ports", "networks", "sets", "rule"}, "the policy file");
+    checkKeys(root, {"policy", "ports", "networks", "sets", "rule", "subscribers", "detector"},
+              "the policy file");
     const auto& t = root.as_table();
     // Tables that others refer to first, whatever their order in the file.
     if (auto it = t.find("policy"); it != t.end()) readPolicy(it->second);
@@ -309,6 +310,8 @@ class Reader {
     if (auto it = t.find("networks"); it != t.end()) readNetworks(it->second);
     if (auto it = t.find("sets"); it != t.end()) readSets(it->second);
     if (auto it = t.find("rule"); it != t.end()) readRules(it->second);
+    if (auto it = t.find("subscribers"); it != t.end()) readSubscribers(it->second);
+    if (auto it = t.find("detector"); it != t.end()) readDetectors(it->second);
     return std::move(spec_);
   }
 
@@ -674,6 +677,13 @@ class Reader {
                      "list the subscriber prefixes under [networks] inside = [...]");
         continue;
       }
+      if (name == kQuarantineSet) {
+        diags_.error(pos, "'quarantine' cannot be defined in [sets]",
+                     "a set name other than 'inside' and 'quarantine'",
+                     "'quarantine' is the dynamic set filled by [[detector]] and smtpguardctl "
+                     "quarantine add; name it in rules without defining it");
+        continue;
+      }
       if (!validName(name, 64) || name.find('.') != std::string::npos) {
         diags_.error(pos, "bad set name '" + name + "'",
                      "letters, digits, '_' and '-', starting with a letter or digit");
@@ -903,6 +913,16 @@ class Reader {
       unsigned idx = 0;
       for (; idx < spec_.sets.size(); ++idx)
         if (spec_.sets[idx].name == name) break;
+      if (name == kQuarantineSet && idx == spec_.sets.size()) {
+        if (spec_.sets.size() >= kMaxPrefixSets) {
+          diags_.error(
+              posOf(e), "too many prefix sets for 'quarantine'",
+              "at most " + std::to_string(kMaxPrefixSets) + " including 'inside' and 'quarantine'",
+              "merge sets that are always used together");
+          continue;
+        }
+        spec_.sets.push_back({std::string(kQuarantineSet), posOf(e), {}, true, true});
+      }
       if (idx == spec_.sets.size() || !spec_.sets[idx].defined) {
         std::string hint = suggest(name, known);
         if (hint.empty())
@@ -1091,6 +1111,174 @@ class Reader {
         " (v4), " +
         (p.v6_prefix_len == 128 ? std::string("address") : "/" + std::to_string(p.v6_prefix_len)) +
         " (v6)";
+  }
+
+  // -- [subscribers] and [[detector]] -----------------------------------------------------
+
+  void readSubscribers(const Value& v) {
+    if (!v.is_table()) {
+      typeError(v, "subscribers", "a table", "[subscribers]\nv6_prefix = 64");
+      return;
+    }
+    checkKeys(v, {"v6_prefix"}, "[subscribers]");
+    for (const auto& [key, value] : v.as_table()) {
+      if (key != "v6_prefix") continue;
+      if (!value.is_integer()) {
+        typeError(value, key, "an integer prefix length", "v6_prefix = 64");
+      } else if (auto n = value.as_integer(); n < 1 || n > 64) {
+        diags_.error(posOf(value), "v6_prefix " + std::to_string(n) + " is out of range", "1 to 64",
+                     "an IPv6 subscriber is usually a /64 or a /56");
+      } else {
+        spec_.subscriber_v6_prefix = static_cast<uint8_t>(n);
+      }
+    }
+  }
+
+  // "300s", "5m", "24h", "7d": seconds, 0 when bad.
+  static uint64_t parseDuration(const std::string& s) {
+    if (s.size() < 2 || s.size() > 10) return 0;
+    const char unit = s.back();
+    const std::string digits = s.substr(0, s.size() - 1);
+    if (!std::all_of(digits.begin(), digits.end(), isDigit)) return 0;
+    const uint64_t n = std::stoull(digits);
+    switch (unit) {
+      case 's':
+        return n;
+      case 'm':
+        return n * 60;
+      case 'h':
+        return n * 3600;
+      case 'd':
+        return n * 86400;
+      default:
+        return 0;
+    }
+  }
+
+  void readDetectors(const Value& v) {
+    if (!v.is_array() || (v.as_array().empty() && !elements(v).empty()) ||
+        !std::all_of(v.as_array().begin(), v.as_array().end(),
+                     [](const Value& e) { return e.is_table(); })) {
+      diags_.error(posOf(v), "'detector' must be an array of tables",
+                   "[[detector]] headers, one per detector",
+                   "write each detector as [[detector]] followed by its keys");
+      return;
+    }
+    std::map<std::string, SourcePos> names;
+    for (const Value& d : v.as_array()) {
+      DetectorSpec det = readDetector(d);
+      if (!det.name.empty()) {
+        auto [it, fresh] = names.emplace(det.name, det.pos);
+        if (!fresh) {
+          diags_.error(det.pos, "duplicate detector name '" + det.name + "'",
+                       "a unique name per detector (it names its subscriber_alert events)",
+                       "the first is at line " + std::to_string(it->second.line) + "; rename one");
+        }
+      }
+      if (spec_.detectors.size() == kMaxDetectors) {
+        diags_.error(det.pos, "too many detectors", "at most " + std::to_string(kMaxDetectors),
+                     "merge detectors over the same statistic");
+      }
+      spec_.detectors.push_back(std::move(det));
+    }
+  }
+
+  DetectorSpec readDetector(const Value& d) {
+    static const std::vector<std::string> kKeys = {
+        "name", "description", "stat", "threshold", "window", "action", "quarantine_for", "mode"};
+    std::vector<std::string> stat_names(std::begin(kSubStatNames), std::end(kSubStatNames));
+    DetectorSpec det;
+    det.pos = posOf(d);
+    const auto& t = d.as_table();
+    if (auto it = t.find("name"); it != t.end()) {
+      if (auto s = getString(it->second, "name", "name = \"port25-spray\"")) {
+        det.pos = posOf(it->second);
+        if (validName(*s, 64)) {
+          det.name = *s;
+        } else {
+          diags_.error(det.pos, "bad detector name '" + *s + "'",
+                       "1 to 64 letters, digits, '_', '-' or '.', starting with a letter or digit");
+        }
+      }
+    } else {
+      diags_.error(det.pos,
+                   "detector #" + std::to_string(spec_.detectors.size() + 1) + " has no name",
+                   "name = \"...\"", "a detector's name goes into its subscriber_alert events");
+    }
+    const std::string where = det.name.empty()
+                                  ? "detector #" + std::to_string(spec_.detectors.size() + 1)
+                                  : "detector '" + det.name + "'";
+    std::vector<std::string> misspelled = checkKeys(d, kKeys, where);
+    auto missing = [&](const std::string& key, const std::string& example) {
+      if (t.count(key) == 0 &&
+          std::find(misspelled.begin(), misspelled.end(), key) == misspelled.end())
+        diags_.error(det.pos, where + " has no " + key, example, "");
+    };
+    missing("stat", "stat = " + quotedList(stat_names));
+    missing("threshold", "threshold = 20 (it fires when the window's count exceeds this)");
+    missing("window", "window = \"5m\" (s, m, h or d)");
+    const Value* quarantine_for = nullptr;
+    bool quarantine_action = false;
+    for (const auto& [key, value] : t) {
+      if (key == "description") {
+        if (auto s = getString(value, key, "description = \"...\"")) det.description = *s;
+      } else if (key == "stat") {
+        if (auto s = getEnum(value, key, stat_names)) det.stat = subStatFromName(*s);
+      } else if (key == "threshold") {
+        if (!value.is_integer()) {
+          typeError(value, key, "an integer", "threshold = 20");
+        } else if (auto n = value.as_integer(); n < 0 || n > 1000000000) {
+          diags_.error(posOf(value), "threshold " + std::to_string(n) + " is out of range",
+                       "0 to 1000000000");
+        } else {
+          det.threshold = static_cast<uint32_t>(n);
+        }
+      } else if (key == "window") {
+        det.window_pos = posOf(value);
+        if (auto s = getString(value, key, "window = \"5m\"")) {
+          const uint64_t secs = parseDuration(*s);
+          if (secs == 0 || secs > 7 * 86400) {
+            diags_.error(posOf(value), "bad window '" + *s + "'",
+                         "a duration from 1s to 7d: N followed by s, m, h or d",
+                         "for example window = \"5m\"");
+          } else {
+            det.window_s = static_cast<uint32_t>(secs);
+            det.window_text = *s;
+          }
+        }
+      } else if (key == "action") {
+        if (auto s = getEnum(value, key, {"alert", "quarantine"})) {
+          quarantine_action = *s == "quarantine";
+        }
+      } else if (key == "quarantine_for") {
+        quarantine_for = &value;
+        if (auto s = getString(value, key, "quarantine_for = \"24h\"")) {
+          const uint64_t secs = parseDuration(*s);
+          if (secs == 0 || secs > 365 * 86400) {
+            diags_.error(posOf(value), "bad quarantine_for '" + *s + "'",
+                         "a duration from 1s to 365d: N followed by s, m, h or d",
+                         "for example quarantine_for = \"24h\"");
+          } else {
+            det.quarantine_s = secs;
+            det.quarantine_text = *s;
+          }
+        }
+      } else if (key == "mode") {
+        if (auto s = getEnum(value, key, {"enforce", "shadow"})) det.shadow = *s == "shadow";
+      }
+    }
+    det.quarantine = quarantine_action;
+    if (quarantine_action && quarantine_for == nullptr) {
+      diags_.error(det.pos, where + " quarantines without a duration",
+                   "quarantine_for = \"24h\" (s, m, h or d)", "a quarantine always ends; say when");
+    }
+    if (!quarantine_action && quarantine_for != nullptr) {
+      diags_.error(keyPos(*quarantine_for, "quarantine_for"),
+                   "'quarantine_for' applies only to action = \"quarantine\"",
+                   "no quarantine_for on an alert detector",
+                   "remove it, or set action = \"quarantine\"");
+    }
+    return det;
   }
 
   Diagnostics& diags_;

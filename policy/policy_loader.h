@@ -16,6 +16,7 @@
 #include "policy/policy_types.h"
 #include "policy/prefix_table.h"
 #include "policy/rate_limiter.h"
+#include "subscriber/subscriber_table.h"
 
 namespace smtpguard {
 
@@ -115,7 +116,29 @@ struct SetSpec {
   SourcePos pos;
   std::vector<Prefix> prefixes;
   bool defined = false;  // `inside` exists even when [networks] does not define it
+  // The dynamic set `quarantine` (docs/subscribers.md): no prefixes, its members come from
+  // detectors and `smtpguardctl quarantine`; it exists once a rule names it.
+  bool dynamic = false;
 };
+
+// [[detector]] (docs/subscribers.md): a condition over one subscriber statistic in a tumbling
+// window on packet time, reported as subscriber_alert, optionally quarantining the source.
+struct DetectorSpec {
+  std::string name;
+  SourcePos pos;  // the name value (or the [[detector]] header)
+  std::string description;
+  SubStat stat = SubStat::kCount;
+  uint32_t threshold = 0;  // fires when the window's count exceeds it
+  uint32_t window_s = 0;
+  std::string window_text;
+  SourcePos window_pos;
+  bool quarantine = false;  // action = "quarantine" (else "alert")
+  uint64_t quarantine_s = 0;
+  std::string quarantine_text;
+  bool shadow = false;  // mode = "shadow": reports only, never quarantines
+};
+
+inline constexpr std::string_view kQuarantineSet = "quarantine";
 
 inline constexpr unsigned kInsideSet = 0;
 
@@ -138,6 +161,8 @@ struct PolicySpec {
   std::array<std::vector<SourcePos>, 4> class_port_pos;
   std::vector<SetSpec> sets;  // sets[kInsideSet] is `inside`
   std::vector<RuleSpec> rules;
+  uint8_t subscriber_v6_prefix = kDefaultSubscriberV6Prefix;  // [subscribers] v6_prefix
+  std::vector<DetectorSpec> detectors;
 };
 
 // The largest policy file read: about 800,000 prefixes or JA3 hashes one per line. A policy is a

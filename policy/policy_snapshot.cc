@@ -63,7 +63,7 @@ Verdict evaluateConnection(const PolicySnapshot& p, const ConnFacts& c,
   const auto& port = p.ports_[c.dport];
   if (port.cls == PortClass::kNone) return Verdict{};
   uint64_t port_bit = uint64_t{1} << port.index;
-  SetMask src = p.prefixes_.lookup(c.src);
+  SetMask src = p.prefixes_.lookup(c.src) | c.src_dynamic;
   SetMask dst = p.prefixes_.lookup(c.dst);
   Verdict v = p.defaultVerdict();
   for (uint16_t i : p.connection_rules_) {
@@ -84,7 +84,7 @@ Verdict evaluateSession(const PolicySnapshot& p, const SessionFacts& f,
   const auto& port = p.ports_[f.conn.dport];
   if (port.cls == PortClass::kNone) return Verdict{};
   uint64_t port_bit = uint64_t{1} << port.index;
-  SetMask src = p.prefixes_.lookup(f.conn.src);
+  SetMask src = p.prefixes_.lookup(f.conn.src) | f.conn.src_dynamic;
   SetMask dst = p.prefixes_.lookup(f.conn.dst);
   Verdict v = p.defaultVerdict();
   for (size_t i = 0; i < p.rules_.size(); ++i) {

@@ -24,6 +24,7 @@
 #include "policy/policy_types.h"
 #include "policy/prefix_table.h"
 #include "policy/rate_limiter.h"
+#include "subscriber/subscriber_table.h"
 
 namespace smtpguard {
 
@@ -35,6 +36,9 @@ struct ConnFacts {
   IpAddr src{};
   IpAddr dst{};
   uint16_t dport = 0;
+  // Dynamic sets the source is in (PolicySnapshot::quarantineSet() when quarantined): the
+  // prefix table cannot know them.
+  SetMask src_dynamic = 0;
 };
 
 // Pattern match masks for one session, valid for the snapshot whose generation they carry.
@@ -104,6 +108,20 @@ struct RuleInfo {
   std::string rate_text;  // "30/minute burst 10 per address (v4), /64 (v6)"
 };
 
+// A [[detector]] as events, logs and `smtpguardctl show` print it; DetectorRule (same index)
+// is what the fast path evaluates.
+struct DetectorInfo {
+  std::string name;
+  std::string description;
+  SubStat stat = SubStat::kConnections;
+  uint32_t threshold = 0;
+  uint32_t window_s = 0;
+  bool quarantine = false;
+  uint64_t quarantine_ns = 0;
+  bool shadow = false;  // the detector's mode, or the policy's
+  std::string source;   // file:line
+};
+
 // One per lcore; made on the control plane by PolicySnapshot::makeScratch().
 struct PolicyScratch {
   PatternScratch patterns;
@@ -142,6 +160,15 @@ class PolicySnapshot {
   const PatternDatabase& patterns() const { return patterns_; }
   size_t fingerprintCount() const { return fingerprints_.size(); }
 
+  // Subscriber detectors (docs/subscribers.md), index-aligned.
+  std::span<const DetectorRule> detectorRules() const { return detector_rules_; }
+  const DetectorInfo& detector(size_t i) const { return detectors_[i]; }
+  size_t detectorCount() const { return detectors_.size(); }
+  const WindowPlan& windowPlan() const { return window_plan_; }
+  // The bit of the dynamic set `quarantine`; 0 when no rule names it.
+  SetMask quarantineSet() const { return quarantine_set_; }
+  uint8_t subscriberV6Prefix() const { return subscriber_v6_prefix_; }
+
   PolicyScratch makeScratch() const { return PolicyScratch{patterns_.makeScratch()}; }
 
  private:
@@ -177,6 +204,11 @@ class PolicySnapshot {
   std::vector<uint16_t> connection_rules_;  // indices of connection-stage rules, in order
   std::vector<RuleInfo> info_;
   std::vector<std::string> rule_names_;
+  std::vector<DetectorRule> detector_rules_;
+  std::vector<DetectorInfo> detectors_;
+  WindowPlan window_plan_;
+  SetMask quarantine_set_ = 0;
+  uint8_t subscriber_v6_prefix_ = 64;
 };
 
 // At the SYN: the first connection rule matching (src, dst, dport) decides; session rules are

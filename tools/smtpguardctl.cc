@@ -48,6 +48,9 @@ constexpr const char* kUsage =
     "  flows           live flows (--port N --state S --addr A --order bytes|age|idle -n N)\n"
     "  top             client addresses with the most bytes in live flows (-n N)\n"
     "  events          the last events, JSON lines (-n N)\n"
+    "  subscribers [STAT]  subscribers with the most events, or the most of STAT (-n N)\n"
+    "  quarantine list|add ADDRESS [SECONDS]|del ADDRESS\n"
+    "                  the dynamic set 'quarantine' (docs/subscribers.md)\n"
     "  watch           a refreshing view of per-second rates (--interval S, --count K)\n"
     "  policy          the running policy: file, SHA-256, load time, rules with hits\n"
     "  reload          load the instance's own policy file again (as load does)\n"
@@ -217,6 +220,12 @@ std::optional<Args> parseArgs(int argc, char** argv) {
         a.addresses.assign(a.rest.begin() + 1, a.rest.end());
       }
     }
+  } else if (c == "subscribers") {
+    ok = a.rest.size() <= 1;
+  } else if (c == "quarantine") {
+    ok = (a.rest.size() == 1 && a.rest[0] == "list") ||
+         (a.rest.size() >= 2 && a.rest.size() <= 3 && a.rest[0] == "add") ||
+         (a.rest.size() == 2 && a.rest[0] == "del");
   } else if (c == "stats" || c == "flows" || c == "top" || c == "events" || c == "watch" ||
              c == "policy" || c == "reload") {
     ok = a.rest.empty();
@@ -693,6 +702,66 @@ int topCommand(const Args& a) {
   return 0;
 }
 
+int subscribersCommand(const Args& a) {
+  Remote r;
+  if (!connectInstance(a, r)) return kExitNoInstance;
+  int code = 0;
+  const std::string by = a.rest.empty() ? "events" : a.rest[0];
+  auto v = call(r, "/smtpguard/subscribers,by=" + by + ",n=" + std::to_string(a.n >= 0 ? a.n : 10),
+                code);
+  if (!v) return code;
+  if (a.json) {
+    std::printf("%s\n", v->dump(2).c_str());
+    return 0;
+  }
+  std::printf("%-28s %8s %6s %6s %6s %6s %6s %6s %6s\n", "SOURCE", "EVENTS", "CONN", "P25",
+              "P25DST", "PAUTH", "AFAIL", "RLIM", "MSGS");
+  for (const Json& s : ranked(*v, "sub_")) {
+    auto u = [&](const char* k) { return static_cast<unsigned long long>(s[k].get<uint64_t>()); };
+    std::printf("%-28s %8llu %6llu %6llu %6llu %6llu %6llu %6llu %6llu\n",
+                s["source"].get<std::string>().c_str(), u("events"), u("connections"),
+                u("port25_attempts"), u("port25_destinations"), u("plaintext_auth"),
+                u("auth_failures"), u("rate_limited"), u("messages"));
+  }
+  std::printf("(by %s; %llu subscribers tracked, %llu slots a worker)\n",
+              (*v)["by"].get<std::string>().c_str(),
+              static_cast<unsigned long long>((*v)["tracked"].get<uint64_t>()),
+              static_cast<unsigned long long>((*v)["slots_per_worker"].get<uint64_t>()));
+  return 0;
+}
+
+int quarantineCommand(const Args& a) {
+  Remote r;
+  if (!connectInstance(a, r)) return kExitNoInstance;
+  int code = 0;
+  const std::string& verb = a.rest[0];
+  std::string cmd = "/smtpguard/quarantine";
+  if (verb != "list") cmd += "/" + verb + "," + a.rest[1];
+  if (verb == "add" && a.rest.size() == 3) cmd += "," + a.rest[2];
+  auto v = call(r, cmd, code);
+  if (!v) return code;
+  if (a.json) {
+    std::printf("%s\n", v->dump(2).c_str());
+    return 0;
+  }
+  if (verb == "add") {
+    std::printf("%s quarantined until %s\n", (*v)["source"].get<std::string>().c_str(),
+                (*v)["until"].get<std::string>().c_str());
+  } else if (verb == "del") {
+    std::printf("%s: removed %s\n", (*v)["source"].get<std::string>().c_str(),
+                (*v)["removed"].get<std::string>().c_str());
+  } else {
+    std::printf("%-40s %-28s %12s\n", "SOURCE", "UNTIL", "REMAINING-S");
+    for (const Json& q : ranked(*v, "q_"))
+      std::printf("%-40s %-28s %12llu\n", q["source"].get<std::string>().c_str(),
+                  q["until"].get<std::string>().c_str(),
+                  static_cast<unsigned long long>(q["remaining_s"].get<uint64_t>()));
+    std::printf("(%llu quarantined)\n",
+                static_cast<unsigned long long>((*v)["count"].get<uint64_t>()));
+  }
+  return 0;
+}
+
 int eventsCommand(const Args& a) {
   Remote r;
   if (!connectInstance(a, r)) return kExitNoInstance;
@@ -906,6 +975,8 @@ int main(int argc, char** argv) {
   if (c == "flows") return smtpguard::flowsCommand(*args);
   if (c == "top") return smtpguard::topCommand(*args);
   if (c == "events") return smtpguard::eventsCommand(*args);
+  if (c == "quarantine") return smtpguard::quarantineCommand(*args);
+  if (c == "subscribers") return smtpguard::subscribersCommand(*args);
   if (c == "policy") return smtpguard::policyCommand(*args);
   if (c == "watch") return smtpguard::watchCommand(*args);
   return smtpguard::kExitUsage;

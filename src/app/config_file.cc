@@ -92,10 +92,12 @@ class ConfigReader {
     }
     if (const Value* t = table(root, "outputs")) readOutputs(*t);
     if (const Value* t = table(root, "flows")) {
-      checkKeys(*t, {"capacity", "checksums", "fragments"}, "[flows]");
+      checkKeys(*t, {"capacity", "subscriber_slots", "checksums", "fragments"}, "[flows]");
       int64_t n = 0;
       if (getInt(*t, "capacity", 16, int64_t{1} << 26, n, "capacity = 65536"))
         o.flows = static_cast<uint32_t>(n);
+      if (getInt(*t, "subscriber_slots", 16, int64_t{1} << 24, n, "subscriber_slots = 4096"))
+        o.subscriber_slots = static_cast<uint32_t>(n);
       getChoice(*t, "checksums", {"verify", "off"}, o.checksums);
       getChoice(*t, "fragments", {"reassemble", "drop", "pass"}, o.fragments);
     }
@@ -112,9 +114,11 @@ class ConfigReader {
       }
     }
     if (const Value* t = table(root, "replay")) {
-      checkKeys(*t, {"capture", "loop", "write"}, "[replay]");
+      checkKeys(*t, {"capture", "loop", "write", "subscribers", "subscribers_csv"}, "[replay]");
       getPath(*t, "capture", o.capture);
       getPath(*t, "write", o.write);
+      getPath(*t, "subscribers", o.subscribers);
+      getPath(*t, "subscribers_csv", o.subscribers_csv);
       int64_t n = 0;
       if (getInt(*t, "loop", 1, 1000000, n, "loop = 1")) o.loop = static_cast<uint32_t>(n);
     }

@@ -17,6 +17,8 @@
 #include "flow/flow_table.h"
 #include "policy/prefix_table.h"
 #include "smtp/smtp_session.h"
+#include "subscriber/subscriber_report.h"
+#include "subscriber/subscriber_stats.h"
 
 namespace smtpguard {
 
@@ -488,7 +490,191 @@ Control::~Control() {
   if (g_instance == this) g_instance = nullptr;
 }
 
+namespace {
+
+// --- quarantine (docs/subscribers.md) ---------------------------------------------------------
+// The set is lock-free and shared by the workers: the control thread reads and writes it
+// directly, no worker is asked. Times are the wall clock, the live workers' packet time.
+
+constexpr size_t kMaxQuarantineShown = 100;  // ~120 bytes an entry of 16 KiB
+
+uint64_t wallNs() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+// "ADDRESS[,SECONDS]" -> the subscriber key of ADDRESS under the running policy.
+bool quarantineTarget(const char* params, bool with_seconds, uint64_t& key, uint64_t& seconds,
+                      std::string& error) {
+  std::string p = params == nullptr ? "" : params;
+  std::string addr = p.substr(0, p.find(','));
+  std::string secs = p.find(',') == std::string::npos ? "" : p.substr(p.find(',') + 1);
+  auto a = parseIpAddr(addr);
+  if (!a) {
+    error = "expected an IPv4 or IPv6 address" + std::string(with_seconds ? "[,SECONDS]" : "") +
+            ", got '" + p + "'";
+    return false;
+  }
+  if (!secs.empty() && (!with_seconds || !parseUint(secs, 365ull * 86400, seconds) || !seconds)) {
+    error = "expected SECONDS from 1 to 31536000, got '" + secs + "'";
+    return false;
+  }
+  key = subscriberKey(*a, g_instance->runtime().policyInfo().subscriber_v6_prefix);
+  return true;
+}
+
+int cmdQuarantine(const char*, const char*, rte_tel_data* d) {
+  std::shared_lock lock(g_instance_mu);
+  if (g_instance == nullptr) return answerError(d, "stopping");
+  const unsigned v6 = g_instance->runtime().policyInfo().subscriber_v6_prefix;
+  const uint64_t now = wallNs();
+  const auto items = g_instance->runtime().policy().quarantine().list(now);
+  rte_tel_data_start_dict(d);
+  rte_tel_data_add_dict_u64(d, "count", items.size());
+  rte_tel_data_add_dict_u64(d, "shown", std::min(items.size(), kMaxQuarantineShown));
+  for (size_t i = 0; i < items.size() && i < kMaxQuarantineShown; ++i) {
+    rte_tel_data* q = rte_tel_data_alloc();
+    if (q == nullptr) break;
+    rte_tel_data_start_dict(q);
+    addString(q, "source", formatSubscriberKey(items[i].key, v6));
+    addString(q, "until", isoTime(items[i].until_ns));
+    rte_tel_data_add_dict_u64(q, "remaining_s", (items[i].until_ns - now) / 1000000000u);
+    addContainer(d, ("q_" + std::to_string(i + 1)).c_str(), q);
+  }
+  return 0;
+}
+
+int cmdQuarantineAdd(const char*, const char* params, rte_tel_data* d) {
+  std::shared_lock lock(g_instance_mu);
+  if (g_instance == nullptr) return answerError(d, "stopping");
+  uint64_t key = 0, seconds = 86400;
+  std::string error;
+  if (!quarantineTarget(params, true, key, seconds, error)) return answerError(d, error);
+  const uint64_t now = wallNs();
+  const uint64_t until = now + seconds * 1000000000u;
+  if (!g_instance->runtime().policy().quarantine().add(key, until, now)) {
+    return answerError(d, "the quarantine set has no room around this key");
+  }
+  rte_tel_data_start_dict(d);
+  addString(d, "source",
+            formatSubscriberKey(key, g_instance->runtime().policyInfo().subscriber_v6_prefix));
+  addString(d, "until", isoTime(until));
+  return 0;
+}
+
+int cmdQuarantineDel(const char*, const char* params, rte_tel_data* d) {
+  std::shared_lock lock(g_instance_mu);
+  if (g_instance == nullptr) return answerError(d, "stopping");
+  uint64_t key = 0, seconds = 0;
+  std::string error;
+  if (!quarantineTarget(params, false, key, seconds, error)) return answerError(d, error);
+  const bool was = g_instance->runtime().policy().quarantine().remove(key, wallNs());
+  rte_tel_data_start_dict(d);
+  addString(d, "source",
+            formatSubscriberKey(key, g_instance->runtime().policyInfo().subscriber_v6_prefix));
+  addString(d, "removed", was ? "yes" : "no (not quarantined)");
+  return 0;
+}
+
+int cmdSubscribers(const char*, const char* params, rte_tel_data* d) {
+  std::shared_lock lock(g_instance_mu);
+  if (g_instance == nullptr) return answerError(d, "stopping");
+  std::vector<std::pair<std::string, std::string>> kv;
+  SubscriberQuery q;
+  uint64_t n = 10;
+  std::string stats;
+  for (std::string_view name : kSubStatNames)
+    stats += (stats.empty() ? "" : ", ") + std::string(name);
+  const std::string usage =
+      "expected by=events|" + stats + " and n=1.." + std::to_string(kMaxSubscriberAnswer);
+  if (!splitParams(params, kv)) return answerError(d, usage);
+  for (auto& [k, v] : kv) {
+    if (k == "n" && parseUint(v, kMaxSubscriberAnswer, n) && n > 0) continue;
+    if (k == "by" && (v == "events" || subStatFromName(v) != SubStat::kCount)) {
+      q.by = v == "events" ? SubStat::kCount : subStatFromName(v);
+      continue;
+    }
+    return answerError(d, usage);
+  }
+  q.limit = static_cast<uint16_t>(n);
+  std::vector<SubscriberEntry> entries;
+  SubscriberAnswer meta;
+  std::string error;
+  if (!g_instance->querySubscribers(q, entries, meta, error)) return answerError(d, error);
+  // Merged by key as the replay report is.
+  const unsigned v6 = g_instance->runtime().policyInfo().subscriber_v6_prefix;
+  const std::vector<SubscriberRow> rows = mergeSubscriberEntries(entries, q.by);
+  rte_tel_data_start_dict(d);
+  rte_tel_data_add_dict_u64(d, "tracked", meta.tracked);
+  rte_tel_data_add_dict_u64(d, "slots_per_worker", meta.capacity);
+  rte_tel_data_add_dict_u64(d, "events", meta.events);
+  rte_tel_data_add_dict_u64(d, "evicted", meta.evictions);
+  addString(d, "by", q.by == SubStat::kCount ? "events" : kSubStatNames[static_cast<size_t>(q.by)]);
+  const size_t shown = std::min<size_t>(rows.size(), n);
+  rte_tel_data_add_dict_u64(d, "shown", shown);
+  for (size_t i = 0; i < shown; ++i) {
+    const SubscriberRow& row = rows[i];
+    rte_tel_data* sd = rte_tel_data_alloc();
+    if (sd == nullptr) break;
+    rte_tel_data_start_dict(sd);
+    addString(sd, "source", formatSubscriberKey(row.key, v6));
+    rte_tel_data_add_dict_u64(sd, "events", row.weight);
+    rte_tel_data_add_dict_u64(sd, "error", row.error);
+    for (size_t s = 0; s < kSubStatCount; ++s)
+      rte_tel_data_add_dict_u64(sd, std::string(kSubStatNames[s]).c_str(),
+                                row.stat(static_cast<SubStat>(s)));
+    addString(sd, "last_seen", isoTime(row.last_ns));
+    addContainer(d, ("sub_" + std::to_string(i + 1)).c_str(), sd);
+  }
+  return 0;
+}
+
+}  // namespace
+
+bool Control::querySubscribers(const SubscriberQuery& q, std::vector<SubscriberEntry>& out,
+                               SubscriberAnswer& meta, std::string& error) {
+  std::lock_guard one(subscribers_mu_);
+  const size_t n = rt_.workerCount();
+  const auto deadline = std::chrono::steady_clock::now() + kFlowTimeout;
+  auto wait = [&](size_t w) {
+    SubscriberQueryBox& box = rt_.worker(w).subscriberQueries();
+    while (!box.idle()) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        error = "worker " + std::to_string(w) + " did not answer in 3 s (stopped or stalled)";
+        return false;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return true;
+  };
+  for (size_t w = 0; w < n; ++w) {
+    if (!wait(w)) return false;
+    rt_.worker(w).subscriberQueries().post(q);
+  }
+  out.clear();
+  meta = SubscriberAnswer{};
+  for (size_t w = 0; w < n; ++w) {
+    if (!wait(w)) return false;
+    const SubscriberAnswer& a = rt_.worker(w).subscriberQueries().answer();
+    meta.tracked += a.tracked;
+    meta.capacity = a.capacity;
+    meta.events += a.events;
+    meta.evictions += a.evictions;
+    out.insert(out.end(), a.entries, a.entries + a.n);
+  }
+  return true;
+}
+
 void Control::registerTelemetry() {
+  rte_telemetry_register_cmd("/smtpguard/subscribers", cmdSubscribers,
+                             "Subscribers with the most of a statistic. Parameters: by=STAT,n=N");
+  rte_telemetry_register_cmd("/smtpguard/quarantine", cmdQuarantine,
+                             "Sources in the quarantine set, with their expiry");
+  rte_telemetry_register_cmd("/smtpguard/quarantine/add", cmdQuarantineAdd,
+                             "Quarantines a source. Parameters: ADDRESS[,SECONDS] (default 86400)");
+  rte_telemetry_register_cmd("/smtpguard/quarantine/del", cmdQuarantineDel,
+                             "Releases a source. Parameters: ADDRESS");
   rte_telemetry_register_cmd("/smtpguard/stats", cmdStats,
                              "smtpguard counters by group. Parameters: a group (optional)");
   rte_telemetry_register_cmd("/smtpguard/policy", cmdPolicy,

@@ -14,6 +14,10 @@
 //   /smtpguard/flows[,FILTER]       live flows: port=N,state=S,addr=A,order=bytes|age|idle,n=N
 //   /smtpguard/top[,n=N]            client addresses with the most payload bytes in live flows
 //   /smtpguard/events[,N]           the last N events (JSON lines, newest last)
+//   /smtpguard/subscribers[,by=STAT,n=N]  subscribers with the most of a statistic (or events)
+//   /smtpguard/quarantine           sources in the quarantine set (docs/subscribers.md)
+//   /smtpguard/quarantine/add,A[,S] quarantines address A (its subscriber key) for S seconds
+//   /smtpguard/quarantine/del,A     releases it
 //
 // Telemetry answers are bounded by DPDK (16 KiB, 256 dictionary and 512 array entries, 127
 // characters a string): pages and limits above keep every answer inside them.
@@ -27,6 +31,7 @@
 
 #include "events/event_record.h"
 #include "pipeline/flow_query.h"
+#include "subscriber/subscriber_query.h"
 
 namespace smtpguard {
 
@@ -66,6 +71,10 @@ class Control {
   // Asks every worker, waits for all answers (bounded), merges them best first.
   bool queryFlows(const FlowQuery& q, std::vector<FlowBrief>& out, uint64_t& matched,
                   uint64_t& live, std::string& error);
+  // Asks every worker for its best subscribers by `q.by`, waits for all (bounded); the
+  // answers' entries, every worker's, unmerged. `meta` sums tracked, events and evictions.
+  bool querySubscribers(const SubscriberQuery& q, std::vector<SubscriberEntry>& out,
+                        SubscriberAnswer& meta, std::string& error);
   // The last `n` events, rendered, oldest first.
   std::vector<std::string> recentEvents(size_t n);
 
@@ -81,7 +90,8 @@ class Control {
   bool load_done_ = false;
   std::string load_path_;
   PolicyLoadResult load_result_;
-  std::mutex flows_mu_;  // one flow query at a time
+  std::mutex flows_mu_;        // one flow query at a time
+  std::mutex subscribers_mu_;  // one subscriber query at a time
   std::deque<EventRecord> recent_;
 };
 

@@ -43,6 +43,11 @@ const std::vector<OptionDoc>& optionDocs() {
        "replay: compare with the golden set in DIR; exit 1 if it\ndiffers"},
       {"--loop", "N", kReplayBit, "replay: N passes, each shifted in time (new connections)"},
       {"--flows", "N", kAllModes, "flow table capacity per worker (default 65536)"},
+      {"--subscriber-slots", "N", kAllModes,
+       "subscribers with statistics per worker (default 4096;\ndocs/subscribers.md)"},
+      {"--subscribers", "FILE", kReplayBit,
+       "replay: per-subscriber report at the end, as JSON"},
+      {"--subscribers-csv", "FILE", kReplayBit, "replay: the same report as CSV"},
       {"--checksums", "M", kAllModes,
        "verify (live default) or off (replay default: captures taken\non a sending host carry "
        "offloaded checksums)"},
@@ -290,6 +295,19 @@ std::optional<Options> parseOptions(int argc, char** argv, const Options& base, 
         return std::nullopt;
       }
       o.flows = static_cast<uint32_t>(v);
+    } else if (a == "--subscribers" && o.mode == Mode::kReplay) {
+      if (!value(o.subscribers)) return std::nullopt;
+    } else if (a == "--subscribers-csv" && o.mode == Mode::kReplay) {
+      if (!value(o.subscribers_csv)) return std::nullopt;
+    } else if (a == "--subscriber-slots") {
+      if (!value(num)) return std::nullopt;
+      char* end = nullptr;
+      unsigned long v = std::strtoul(num.c_str(), &end, 10);
+      if (end == num.c_str() || *end != '\0' || v < 16 || v > (1ul << 24)) {
+        error = "--subscriber-slots " + num + ": expected a number from 16 to 16777216";
+        return std::nullopt;
+      }
+      o.subscriber_slots = static_cast<uint32_t>(v);
     } else if (a == "--loop" && o.mode == Mode::kReplay) {
       if (!value(num)) return std::nullopt;
       char* end = nullptr;

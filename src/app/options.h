@@ -39,6 +39,9 @@ struct Options {
   // Live modes: rewrite --stats (and --prometheus) every this many seconds; 0 = at exit only.
   double stats_interval_s = 0;
   uint32_t flows = 65536;  // flow table capacity per worker
+  // Subscriber statistics (docs/subscribers.md): entries per worker; replay's reports.
+  uint32_t subscriber_slots = 4096;
+  std::string subscribers, subscribers_csv;
   // --policy-mode shadow: verdicts reported, not enforced (monitor mode is always so).
   bool enforce = true;
   // --checksums verify|off; empty: verify live, off in replay (captures taken on a sending

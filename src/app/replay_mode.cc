@@ -7,14 +7,17 @@
 #include <rte_mempool.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <vector>
 
 #include "app/modes.h"
 #include "app/runtime.h"
 #include "drivers/capture_reader.h"
 #include "drivers/capture_writer.h"
+#include "subscriber/subscriber_report.h"
 
 namespace smtpguard {
 namespace {
@@ -38,6 +41,31 @@ void emit(CaptureWriter& writer, Worker& worker, rte_mbuf** pkts, uint16_t n,
   }
   worker.counters().inc(Counter::kPacketsTx, n);
   rte_pktmbuf_free_bulk(pkts, n);
+}
+
+// --subscribers / --subscribers-csv: the workers' tables merged, most active first.
+bool writeSubscriberReports(const Options& opts, Runtime& rt, uint64_t now_ns) {
+  std::vector<const SubscriberTable*> tables;
+  for (size_t w = 0; w < rt.workerCount(); ++w) tables.push_back(&rt.worker(w).subscribers());
+  const PolicyBundle* pol = rt.policy().current();
+  const unsigned v6 = pol != nullptr && pol->snapshot != nullptr
+                          ? pol->snapshot->subscriberV6Prefix()
+                          : kDefaultSubscriberV6Prefix;
+  const SubscriberReport report =
+      buildSubscriberReport(tables, &rt.policy().quarantine(), now_ns, v6);
+  bool ok = true;
+  auto put = [&](const std::string& path, const std::string& text) {
+    FILE* f = std::fopen(path.c_str(), "w");
+    bool good = f != nullptr && std::fwrite(text.data(), 1, text.size(), f) == text.size();
+    if (f != nullptr && std::fclose(f) != 0) good = false;
+    if (!good) {
+      std::fprintf(stderr, "smtpguard: cannot write %s: %s\n", path.c_str(), std::strerror(errno));
+      ok = false;
+    }
+  };
+  if (!opts.subscribers.empty()) put(opts.subscribers, subscriberReportJson(report));
+  if (!opts.subscribers_csv.empty()) put(opts.subscribers_csv, subscriberReportCsv(report));
+  return ok;
 }
 
 }  // namespace
@@ -167,6 +195,9 @@ int runReplay(const Options& opts) {
   if (!writer.close()) {
     std::fprintf(stderr, "smtpguard: %s\n", writer.error().c_str());
     outputs_ok = false;
+  }
+  if (!opts.subscribers.empty() || !opts.subscribers_csv.empty()) {
+    outputs_ok = writeSubscriberReports(opts, rt, last_ts) && outputs_ok;
   }
   outputs_ok = rt.finish(elapsed) && outputs_ok;
   rte_mempool_free(pool);

@@ -188,6 +188,7 @@ bool Runtime::setup(const std::vector<WorkerPlace>& places, std::string& error) 
     rings_.push_back(ring);
     WorkerConfig wc;
     wc.flow_capacity = opts_.flows;
+    wc.subscriber_slots = opts_.subscriber_slots;
     // A seed per start that nobody outside can know: crafted colliding tuples then cost no
     // more than any others.
     if (getrandom(&wc.hash_seed, sizeof wc.hash_seed, 0) != sizeof wc.hash_seed) {
@@ -408,6 +409,7 @@ PolicyInfo Runtime::policyInfo() {
   info.name = std::string(snap->name());
   info.shadow = snap->shadowMode();
   info.default_action = std::string(actionName(snap->defaultAction()));
+  info.subscriber_v6_prefix = snap->subscriberV6Prefix();
   for (size_t i = 0; i < snap->ruleCount(); ++i) {
     const CompiledRule& r = snap->rule(i);
     const RuleInfo& ri = snap->ruleInfo(i);

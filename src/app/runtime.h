@@ -48,6 +48,7 @@ struct PolicyInfo {
   std::string name;
   bool shadow = false;
   std::string default_action;
+  unsigned subscriber_v6_prefix = 64;  // [subscribers] v6_prefix (docs/subscribers.md)
   struct Rule {
     std::string name, action, stage, source;
     bool shadow = false;

@@ -16,6 +16,7 @@ enum class EventType : uint8_t {
   kSmtpFlow,
   kTlsClientHello,
   kPolicyVerdict,
+  kSubscriberAlert,
 };
 
 constexpr const char* eventTypeName(EventType t) {
@@ -32,6 +33,8 @@ constexpr const char* eventTypeName(EventType t) {
       return "tls_client_hello";
     case EventType::kPolicyVerdict:
       return "policy_verdict";
+    case EventType::kSubscriberAlert:
+      return "subscriber_alert";
   }
   return "unknown";
 }

@@ -18,6 +18,7 @@
 #include "pipeline/port_map.h"
 #include "policy/policy_snapshot.h"
 #include "stats/counter_block.h"
+#include "subscriber/quarantine_set.h"
 
 struct rte_rcu_qsbr;
 
@@ -60,6 +61,11 @@ class PolicyHandle {
   }
   unsigned workers() const { return n_workers_; }
 
+  // The dynamic set `quarantine` (docs/subscribers.md): beside the policy, not in it, so a
+  // reload keeps it. Workers and the control plane use it concurrently (lock-free).
+  QuarantineSet& quarantine() { return quarantine_; }
+  const QuarantineSet& quarantine() const { return quarantine_; }
+
  private:
   friend bool applyPolicy(PolicyHandle&, std::shared_ptr<const PolicySnapshot>, std::string&, int);
   bool publish(std::shared_ptr<const PolicySnapshot> snapshot, std::string& error,
@@ -78,6 +84,7 @@ class PolicyHandle {
   size_t slots_used_ = 0;                // slots [0, slots_used_) have had a name
   size_t next_reuse_ = 0;                // where the search for a slot to reuse goes on
   std::vector<RetiredRule> retired_;     // by name
+  QuarantineSet quarantine_;
 };
 
 // Publishes a compiled snapshot: the pipeline never reads or compiles a policy file (the

@@ -1,5 +1,6 @@
 #include "pipeline/worker.h"
 
+#include <arpa/inet.h>
 #include <rte_ip.h>
 #include <rte_ip_frag.h>
 #include <rte_mbuf.h>
@@ -160,7 +161,8 @@ Worker::Worker(const WorkerConfig& config, PolicyHandle& policy)
       session_events_(*this),
       client_hello_(std::make_unique<ClientHelloInfo>()),
       server_hello_(std::make_unique<ServerHelloInfo>()),
-      rate_limiter_(config.flow_capacity) {
+      rate_limiter_(config.flow_capacity),
+      subscribers_(config.subscriber_slots) {
   // The table is made whatever --fragments says, so that a policy's [policy] fragments =
   // "reassemble" can apply after a reload.
   {
@@ -222,6 +224,7 @@ void Worker::SessionEvents::onStarttlsResult(uint16_t code) {
 
 void Worker::SessionEvents::onAuth(const SmtpAuthEvent& auth) {
   facts_changed_ = true;
+  if (!auth.tls_protected) w_.noteSubscriber(*flow_, SubStat::kPlaintextAuth, ts_ns_);
   // Only the mechanism's canonical name and whether TLS protected it: never a byte of the
   // credential (the engine does not hand one over).
   w_.events_.emit(EventType::kSmtpAuth, ts_ns_, w_.flows_.flowId(*flow_), w_.endpoints(*flow_),
@@ -230,6 +233,15 @@ void Worker::SessionEvents::onAuth(const SmtpAuthEvent& auth) {
                     b.str("mechanism", auth.mech_name).boolean("tls", auth.tls_protected);
                     b.endObject().endObject();
                   });
+}
+
+void Worker::SessionEvents::onAuthResult(uint16_t code, bool success) {
+  // RFC 4954 §6: 535 (credentials invalid), 454 and the other 4xx/5xx replies refuse the AUTH.
+  if (!success && code >= 400) w_.noteSubscriber(*flow_, SubStat::kAuthFailures, ts_ns_);
+}
+
+void Worker::SessionEvents::onMessageEnd() {
+  w_.noteSubscriber(*flow_, SubStat::kMessages, ts_ns_);
 }
 
 void Worker::SessionEvents::onAnomaly(SmtpAnomaly anomaly, std::string_view detail) {
@@ -504,9 +516,16 @@ Worker::PacketVerdict Worker::handleSmtpPort(Bytes frame, const PacketInfo& info
       injectReset(frame, info, ResetTarget::kReceiver, now_ns);
       return PacketVerdict::kDrop;
     }
-    if (decideConnection(f, dir, frame, info, now_ns) == PacketVerdict::kDrop) {
-      return PacketVerdict::kDrop;
+    conn_blocked_ = false;
+    const PacketVerdict pv = decideConnection(f, dir, frame, info, now_ns);
+    // A new connection of the client (or one picked up mid-stream): its statistics.
+    noteSubscriber(f, SubStat::kConnections, now_ns);
+    if (portClassOf(f) == PortClass::kRelay) {
+      const IpAddr server = f.serverAddr();
+      noteSubscriber(f, SubStat::kPort25Attempts, now_ns, &server);
+      if (conn_blocked_) noteSubscriber(f, SubStat::kPort25Blocked, now_ns);
     }
+    if (pv == PacketVerdict::kDrop) return PacketVerdict::kDrop;
     // Resource exhaustion fails closed for enforcement: with no line state left for a new
     // session, it is refused (its client reset, as a busy server would) rather than let
     // through uninspected; sessions under way keep theirs.
@@ -600,7 +619,7 @@ Worker::PacketVerdict Worker::decideConnection(Flow& f, FlowDir dir, Bytes frame
                                                const PacketInfo& info, uint64_t now_ns) {
   const PolicySnapshot* snap = pol_->snapshot.get();
   if (snap == nullptr) return PacketVerdict::kForward;
-  const ConnFacts conn{f.clientAddr(), f.serverAddr(), f.server_port};
+  const ConnFacts conn{f.clientAddr(), f.serverAddr(), f.server_port, dynamicSets(f, now_ns)};
   const smtpguard::Verdict v = evaluateConnection(*snap, conn, now_ns / 1000000000u);
   countRule(v);
   if (v.shadow()) emitShadow(f, v, now_ns);
@@ -616,6 +635,7 @@ Worker::PacketVerdict Worker::decideConnection(Flow& f, FlowDir dir, Bytes frame
         return PacketVerdict::kForward;
       }
       if (config_.enforce) counters_.inc(Counter::kPolicyRateLimited);
+      noteSubscriber(f, SubStat::kRateLimited, now_ns);
       block(f, v, now_ns);
       return config_.enforce ? PacketVerdict::kDrop : PacketVerdict::kForward;
     case Action::kDrop:
@@ -658,7 +678,7 @@ void Worker::decideSession(Flow& f, uint64_t now_ns) {
   }
   const SmtpSummary s = smtpSummary(f.app.smtp, smtp_pool_);
   SessionFacts facts;
-  facts.conn = {f.clientAddr(), f.serverAddr(), f.server_port};
+  facts.conn = {f.clientAddr(), f.serverAddr(), f.server_port, dynamicSets(f, now_ns)};
   // The engine stops parsing when TLS begins, so every AUTH it saw was in clear.
   if (s.auth_mechs != 0) facts.flags |= factBit(Fact::kPlaintextAuth);
   if (a != nullptr && a->mail_in_clear) facts.flags |= factBit(Fact::kMailInClear);
@@ -725,6 +745,7 @@ void Worker::decideSession(Flow& f, uint64_t now_ns) {
 }
 
 void Worker::block(Flow& f, const smtpguard::Verdict& v, uint64_t now_ns) {
+  conn_blocked_ = true;
   if (!config_.enforce) {
     // Monitor mode or --policy-mode shadow: said, counted, remembered for the flow's record,
     // and the flow goes on (and on being parsed) as if the policy had allowed it.
@@ -753,6 +774,87 @@ void Worker::rememberVerdict(Flow& f, const smtpguard::Verdict& v, bool enforced
   a->verdict_slot = v.rule_index < pol_->rule_slot.size() ? pol_->rule_slot[v.rule_index] : kNoRule;
   a->verdict_action = v.action;
   a->verdict_enforced = enforced;
+}
+
+SetMask Worker::dynamicSets(const Flow& f, uint64_t now_ns) const {
+  const PolicySnapshot* snap = pol_->snapshot.get();
+  if (snap == nullptr || snap->quarantineSet() == 0) return 0;
+  return policy_.quarantine().contains(subscriberKeyOf(f), now_ns) ? snap->quarantineSet() : 0;
+}
+
+void Worker::noteSubscriber(const Flow& f, SubStat stat, uint64_t now_ns,
+                            const IpAddr* destination) {
+  const PolicySnapshot* snap = pol_->snapshot.get();
+  const uint64_t evictions = subscribers_.evictions();
+  uint16_t fired = 0;
+  const SubscriberEntry& e =
+      snap != nullptr ? subscribers_.record(subscriberKeyOf(f), stat, now_ns, destination,
+                                            snap->windowPlan(), snap->detectorRules(), fired)
+                      : subscribers_.record(subscriberKeyOf(f), stat, now_ns, destination);
+  if (subscribers_.evictions() != evictions) counters_.inc(Counter::kSubscribersEvicted);
+  if (fired != 0) fireDetectors(f, e, fired, now_ns);
+}
+
+namespace {
+
+// An address as text into `buf` (no allocation).
+std::string_view addrText(const IpAddr& a, char (&buf)[INET6_ADDRSTRLEN]) {
+  const char* r = a.isV4() ? inet_ntop(AF_INET, a.b + 12, buf, sizeof buf)
+                           : inet_ntop(AF_INET6, a.b, buf, sizeof buf);
+  return r == nullptr ? std::string_view() : std::string_view(buf);
+}
+
+}  // namespace
+
+void Worker::fireDetectors(const Flow& f, const SubscriberEntry& e, uint16_t fired,
+                           uint64_t now_ns) {
+  const PolicySnapshot& snap = *pol_->snapshot;
+  char source[64];
+  const size_t source_len =
+      formatSubscriberKey(e.key, snap.subscriberV6Prefix(), source, sizeof source);
+  for (size_t d = 0; d < snap.detectorCount(); ++d) {
+    if (!(fired & (1u << d))) continue;
+    const DetectorInfo& det = snap.detector(d);
+    const DetectorRule& rule = snap.detectorRules()[d];
+    uint64_t until = 0;
+    const bool quarantine = det.quarantine && !det.shadow && config_.enforce;
+    if (quarantine) {
+      until = now_ns + det.quarantine_ns;
+      if (policy_.quarantine().add(e.key, until, now_ns)) {
+        counters_.inc(Counter::kSubscribersQuarantined);
+      } else {
+        counters_.inc(Counter::kSubscribersQuarantineFull);
+        until = 0;
+      }
+    }
+    counters_.inc(det.shadow ? Counter::kSubscribersShadowAlerts : Counter::kSubscribersAlerts);
+    const SubscriberWindow& win = e.window[rule.window_slot];
+    events_.emit(EventType::kSubscriberAlert, now_ns, flows_.flowId(f), endpoints(f),
+                 [&](JsonBuilder& b) {
+                   b.beginObject("subscriber")
+                       .str("source", std::string_view(source, source_len))
+                       .str("detector", det.name)
+                       .str("stat", kSubStatNames[static_cast<size_t>(det.stat)])
+                       .num("count", e.windowStat(rule.window_slot, det.stat))
+                       .num("threshold", det.threshold)
+                       .num("window_s", win.len_s)
+                       .num("window_start", win.start_s)
+                       .str("action", det.quarantine ? "quarantine" : "alert")
+                       .boolean("shadow", det.shadow)
+                       .num("quarantined_until", until / 1000000000u)
+                       .num("first_seen_ms", e.first_ns / 1000000u)
+                       .num("last_seen_ms", e.last_ns / 1000000u);
+                   b.beginObject("totals");
+                   for (size_t s = 0; s < kSubStatCount; ++s) {
+                     b.num(kSubStatNames[s], e.stat(static_cast<SubStat>(s)));
+                   }
+                   b.endObject();
+                   char addr[kSampleDestinations][INET6_ADDRSTRLEN];
+                   b.strArray("sample_destinations", e.n_samples,
+                              [&](size_t i) { return addrText(e.samples[i], addr[i]); });
+                   b.endObject();
+                 });
+  }
 }
 
 void Worker::countRule(const smtpguard::Verdict& v) {
@@ -1064,6 +1166,7 @@ void Worker::housekeep(uint64_t now_ns, uint32_t max_work) {
   flows_.expire(now_ns, max_work,
                 [this, now_ns](Flow& f, EndReason reason) { onFlowEnd(f, reason, now_ns); });
   if (flow_queries_->pending()) answerFlowQuery();
+  if (subscriber_queries_->pending()) subscriber_queries_->answer(subscribers_);
   policy_.quiescent(config_.lcore);
 }
 

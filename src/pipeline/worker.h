@@ -19,6 +19,8 @@
 #include "policy/rate_limiter.h"
 #include "smtp/smtp_session.h"
 #include "stats/counter_block.h"
+#include "subscriber/subscriber_query.h"
+#include "subscriber/subscriber_table.h"
 #include "tls/client_hello.h"
 #include "tls/digest.h"
 #include "tls/tls_fingerprint.h"
@@ -77,6 +79,8 @@ struct WorkerConfig {
   rte_mempool* inject_pool = nullptr;  // mbufs for generated packets; none: nothing injected
   uint8_t lcore = 0;
   int socket = -1;  // NUMA socket of the worker's lcore, for its event ring; -1: any
+  // Subscribers whose statistics are kept (Space-Saving entries, docs/subscribers.md).
+  uint32_t subscriber_slots = 4096;
   // Where the flow table and the pools live (default: the heap; the appliance: DPDK memory on
   // the worker's socket).
   MemorySource memory{};
@@ -122,6 +126,12 @@ class Worker {
   // [policy] fragments says whether they are).
   bool reassembles() const { return frag_table_ != nullptr; }
 
+  // Per-subscriber statistics: read on the control plane only while the worker is stopped
+  // (replay's report, tests).
+  const SubscriberTable& subscribers() const { return subscribers_; }
+  // Questions about it from the control plane while the worker runs, answered by housekeep().
+  SubscriberQueryBox& subscriberQueries() { return *subscriber_queries_; }
+
   CounterBlock& counters() { return counters_; }
   const CounterBlock& counters() const { return counters_; }
 
@@ -156,6 +166,8 @@ class Worker {
     void onStarttlsAttempt() override { facts_changed_ = true; }
     void onHelo(std::string_view name, bool ehlo) override;
     void onMailFrom(std::string_view domain) override;
+    void onAuthResult(uint16_t code, bool success) override;
+    void onMessageEnd() override;
 
    private:
     Worker& w_;
@@ -200,6 +212,18 @@ class Worker {
   // conditions wait until the field is seen again.
   void refreshPatterns(const Flow& f, PatternMatches& m);
   void countRule(const Verdict& v);
+  // A rare event of the flow's client for its statistics (docs/subscribers.md); detectors that
+  // fire report subscriber_alert and may quarantine the client.
+  void noteSubscriber(const Flow& f, SubStat stat, uint64_t now_ns,
+                      const IpAddr* destination = nullptr);
+  void fireDetectors(const Flow& f, const SubscriberEntry& e, uint16_t fired, uint64_t now_ns);
+  uint64_t subscriberKeyOf(const Flow& f) const {
+    const PolicySnapshot* snap = pol_->snapshot.get();
+    return subscriberKey(f.clientAddr(),
+                         snap != nullptr ? snap->subscriberV6Prefix() : kDefaultSubscriberV6Prefix);
+  }
+  // The dynamic sets of the flow's client (quarantine) under the running policy.
+  SetMask dynamicSets(const Flow& f, uint64_t now_ns) const;
   // A verdict's deciding rule (enforced, or left unenforced when enforcement is off), or the
   // shadow rule it matched on the way.
   void emitVerdict(const Flow& f, const Verdict& v, bool enforced, uint64_t now_ns);
@@ -309,6 +333,9 @@ class Worker {
   std::unique_ptr<ServerHelloInfo> server_hello_;
   BurstInjections* inject_ = nullptr;  // the burst being processed
   RateLimiter rate_limiter_;
+  SubscriberTable subscribers_;
+  std::unique_ptr<SubscriberQueryBox> subscriber_queries_ = std::make_unique<SubscriberQueryBox>();
+  bool conn_blocked_ = false;  // the last decideConnection() blocked (or would have)
   // Fragment reassembly (null when fragments are not reassembled), its death row (mbufs to free
   // after the burst) and a contiguous copy of the datagram being inspected.
   rte_ip_frag_tbl* frag_table_ = nullptr;

@@ -118,7 +118,13 @@ namespace smtpguard {
   X(kPolicyRateLimited,       "policy.rate_limited")                                  \
   X(kPolicyWouldBlock,        "policy.would_block")                                   \
   X(kPolicyReloads,           "policy.reloads")                                       \
-  X(kPolicyReloadFailures,    "policy.reload_failures")
+  X(kPolicyReloadFailures,    "policy.reload_failures")                            \
+  /* subscribers (docs/subscribers.md) */                                             \
+  X(kSubscribersAlerts,       "subscribers.alerts")                                   \
+  X(kSubscribersShadowAlerts, "subscribers.shadow_alerts")                            \
+  X(kSubscribersQuarantined,  "subscribers.quarantined")                              \
+  X(kSubscribersQuarantineFull, "subscribers.quarantine_full")                        \
+  X(kSubscribersEvicted,      "subscribers.evicted")
 // clang-format on
 
 enum class Counter : uint16_t {

@@ -74,6 +74,20 @@ port_class = ["submission"]
 action = "alert"
 """
 
+# The dynamic set `quarantine` (docs/subscribers.md), filled by smtpguardctl quarantine add.
+QUARANTINE_POLICY = """
+[policy]
+name = "quarantine"
+default = "allow"
+[ports]
+relay = [25]
+submission = [587]
+[[rule]]
+name = "quarantined"
+src = ["quarantine"]
+action = "reject"
+"""
+
 # Line 7, column 10: a value of the wrong type.
 BROKEN_POLICY = """
 [policy]
@@ -165,7 +179,7 @@ def probe_auth(lab):
 def run(lab, tmp):
     paths = {}
     for name, text in (("observe", OBSERVE_POLICY), ("block", BLOCK_POLICY),
-                       ("broken", BROKEN_POLICY)):
+                       ("broken", BROKEN_POLICY), ("quarantine", QUARANTINE_POLICY)):
         paths[name] = os.path.join(tmp, name + ".toml")
         with open(paths[name], "w") as f:
             f.write(text)
@@ -252,6 +266,34 @@ def run(lab, tmp):
               f"the running rule counted again ({c.get('policy.rule.no-plaintext-auth')})")
         code, out, err = ctl(prefix, "stats", "--prometheus")
         check(code == 0 and "smtpguard_packets_rx " in out, "stats --prometheus")
+
+        # smtpguardctl quarantine: the client is refused while in the set, served once out.
+        code, out, err = ctl(prefix, "load", paths["quarantine"])
+        check(code == 0, f"quarantine policy loaded ({out}{err})")
+        code, out, err = ctl(prefix, "quarantine", "add", lab.CLIENT_IP, "600")
+        check(code == 0 and f"{lab.CLIENT_IP} quarantined until" in out,
+              f"quarantine add ({out}{err})")
+        code, out, err = ctl(prefix, "quarantine", "list")
+        check(code == 0 and lab.CLIENT_IP in out and "(1 quarantined)" in out,
+              f"quarantine list ({out}{err})")
+        r = probe_auth(lab)
+        check(not r.startswith("reply"), f"quarantined: the connection is refused ({r})")
+        code, out, err = ctl(prefix, "quarantine", "del", lab.CLIENT_IP)
+        check(code == 0 and "removed yes" in out, f"quarantine del ({out}{err})")
+        r = probe_auth(lab)
+        check(r.startswith("reply"), f"released: AUTH reaches the server again ({r})")
+        code, out, err = ctl(prefix, "quarantine", "list")
+        check(code == 0 and "(0 quarantined)" in out, f"quarantine list empty ({out}{err})")
+        code, out, err = ctl(prefix, "subscribers", "connections", "-n", "5")
+        check(code == 0 and lab.CLIENT_IP in out and "by connections" in out,
+              f"subscribers names the client ({out}{err})")
+        code, out, err = ctl(prefix, "subscribers", "--json")
+        sub = json.loads(out) if code == 0 else {}
+        check(sub.get("sub_1", {}).get("source") == lab.CLIENT_IP and
+              sub["sub_1"].get("connections", 0) >= 3 and sub["sub_1"].get("plaintext_auth", 0) >= 2,
+              f"subscribers --json: the client's statistics ({sub.get('sub_1')})")
+        code, out, err = ctl(prefix, "load", paths["block"])
+        check(code == 0, "block policy back")
 
         # Recent events: JSON lines, one of them the verdict.
         code, out, err = ctl(prefix, "events", "-n", "50")

@@ -562,5 +562,59 @@ TEST(PolicyEval, IspExampleDecisions) {
   EXPECT_EQ(v.stage, Stage::kSession);
 }
 
+// Test that the dynamic set `quarantine` matches only the sources the caller says are in it,
+// and that detectors compile to rules sharing their windows.
+TEST(PolicyEval, QuarantineSetAndDetectors) {
+  auto p = compile(R"(
+[networks]
+inside = ["100.64.0.0/10"]
+[subscribers]
+v6_prefix = 56
+[[rule]]
+name = "quarantined"
+src = ["quarantine"]
+action = "reject"
+[[rule]]
+name = "submission"
+src = ["inside"]
+port_class = ["submission"]
+action = "allow"
+[[detector]]
+name = "spray"
+stat = "port25_destinations"
+threshold = 20
+window = "5m"
+action = "quarantine"
+quarantine_for = "24h"
+[[detector]]
+name = "stuffing"
+stat = "auth_failures"
+threshold = 50
+window = "10m"
+mode = "shadow"
+[[detector]]
+name = "slow"
+stat = "messages"
+threshold = 30
+window = "5m"
+)");
+  ASSERT_NE(p, nullptr);
+  ASSERT_NE(p->quarantineSet(), 0u);
+  ConnFacts c = conn("100.64.0.9", "198.51.100.1", 587);
+  EXPECT_EQ(ruleName(*p, evaluateConnection(*p, c, kNow)), "submission");
+  c.src_dynamic = p->quarantineSet();
+  EXPECT_EQ(ruleName(*p, evaluateConnection(*p, c, kNow)), "quarantined");
+  ASSERT_EQ(p->detectorCount(), 3u);
+  EXPECT_EQ(p->windowPlan().len_s[0], 300u);
+  EXPECT_EQ(p->windowPlan().len_s[1], 600u);
+  EXPECT_EQ(p->detectorRules()[0].stat, SubStat::kPort25Destinations);
+  EXPECT_EQ(p->detectorRules()[1].window_slot, 1u);
+  EXPECT_EQ(p->detectorRules()[2].window_slot, 0u);
+  EXPECT_TRUE(p->detector(0).quarantine);
+  EXPECT_EQ(p->detector(0).quarantine_ns, 86400ull * 1000000000ull);
+  EXPECT_TRUE(p->detector(1).shadow);
+  EXPECT_EQ(p->subscriberV6Prefix(), 56u);
+}
+
 }  // namespace
 }  // namespace smtpguard

@@ -57,6 +57,32 @@ const BrokenFile kBrokenFiles[] = {
      "unknown set 'inside' in rule 'r'", "define the subscriber space: [networks] inside = [...]"},
     {"inside_in_sets", "[sets]\ninside = [\"10.0.0.0/8\"]\n", 2, 1,
      "'inside' cannot be redefined in [sets]", nullptr},
+    {"quarantine_in_sets", "[sets]\nquarantine = [\"10.0.0.0/8\"]\n", 2, 1,
+     "'quarantine' cannot be defined in [sets]", nullptr},
+    {"detector_unknown_stat",
+     "[[detector]]\nname = \"d\"\nstat = \"port25_destinatons\"\nthreshold = 20\nwindow = \"5m\"\n",
+     3, 8, "'port25_destinatons' is not a valid stat", "did you mean 'port25_destinations'?"},
+    {"detector_bad_window",
+     "[[detector]]\nname = \"d\"\nstat = \"messages\"\nthreshold = 20\nwindow = \"5 minutes\"\n", 5,
+     10, "bad window '5 minutes'", "for example window = \"5m\""},
+    {"detector_unknown_key",
+     "[[detector]]\nname = \"d\"\nstat = \"messages\"\nthreshhold = 20\nwindow = \"5m\"\n", 4, 1,
+     "unknown key 'threshhold' in detector 'd'", "did you mean 'threshold'?"},
+    {"detector_quarantine_without_duration",
+     "[[detector]]\nname = \"d\"\nstat = \"messages\"\nthreshold = 20\nwindow = \"5m\"\naction = "
+     "\"quarantine\"\n",
+     2, 8, "detector 'd' quarantines without a duration", nullptr},
+    {"detector_duration_on_alert",
+     "[[detector]]\nname = \"d\"\nstat = \"messages\"\nthreshold = 20\nwindow = \"5m\"\n"
+     "quarantine_for = \"24h\"\n",
+     6, 1, "'quarantine_for' applies only to action = \"quarantine\"", nullptr},
+    {"detector_third_window",
+     "[[detector]]\nname = \"a\"\nstat = \"messages\"\nthreshold = 1\nwindow = \"5m\"\n"
+     "[[detector]]\nname = \"b\"\nstat = \"messages\"\nthreshold = 1\nwindow = \"10m\"\n"
+     "[[detector]]\nname = \"c\"\nstat = \"messages\"\nthreshold = 1\nwindow = \"1h\"\n",
+     15, 10, "detector 'c' needs a third window length (3600s)", nullptr},
+    {"subscribers_v6_prefix_range", "[subscribers]\nv6_prefix = 96\n", 2, 13,
+     "v6_prefix 96 is out of range", nullptr},
     {"duplicate_rule_name",
      "[[rule]]\nname = \"r\"\nports = [25]\naction = \"allow\"\n"
      "[[rule]]\nname = \"r\"\nports = [587]\naction = \"allow\"\n",

@@ -131,6 +131,21 @@ class Session {
     worker_.housekeep(now_ns_, 1024);
   }
 
+  // A new connection's SYN from the client to `dst`:`dport`; true if it was forwarded.
+  bool syn(const char* dst, uint16_t dport, uint16_t sport) {
+    return feed({.src = "198.18.0.1",
+                 .dst = dst,
+                 .sport = sport,
+                 .dport = dport,
+                 .flags = kTcpSyn,
+                 .seq = 777,
+                 .ack = 0,
+                 .payload = ""});
+  }
+  void advance(uint64_t ns) { now_ns_ += ns; }
+  const Worker& worker() const { return worker_; }
+  PolicyHandle& handle() { return handle_; }
+
  private:
   bool feed(const PacketSpec& spec) {
     std::vector<uint8_t> frame = buildPacket(spec);
@@ -208,6 +223,52 @@ TEST_F(WorkerTest, ReloadRescansTheHeloName) {
   s.apply(b);
   EXPECT_FALSE(s.client("MAIL FROM:<a@example.org>\r\n"));
   EXPECT_EQ(s.counter(Counter::kPolicyBlocked), 1u);
+}
+
+const char* kSprayQuarantine = R"(
+[networks]
+inside = ["198.18.0.0/24"]
+[[rule]]
+name = "quarantined"
+src = ["quarantine"]
+action = "reject"
+[[detector]]
+name = "spray"
+stat = "port25_destinations"
+threshold = 5
+window = "5m"
+action = "quarantine"
+quarantine_for = "1h"
+)";
+
+// Test that a source spraying port 25 is flagged at the destination that crosses the threshold,
+// that its next connection is refused by the rule naming `quarantine`, that a reload keeps the
+// quarantine, and that it is released at its expiry on packet time.
+TEST_F(WorkerTest, DetectorQuarantinesUntilExpiryAcrossReloads) {
+  PolicyFile p(kSprayQuarantine);
+  PolicyFile p2(std::string(kSprayQuarantine) + "[[rule]]\nname = \"other\"\naction = \"alert\"\n");
+  Session s;
+  s.apply(p);
+  const char* mx[] = {"203.0.113.1", "203.0.113.2", "203.0.113.3",
+                      "203.0.113.4", "203.0.113.5", "203.0.113.6"};
+  uint16_t sport = 41000;
+  for (const char* d : mx) EXPECT_TRUE(s.syn(d, 25, sport++)) << d;
+  EXPECT_EQ(s.counter(Counter::kSubscribersAlerts), 1u);
+  EXPECT_EQ(s.counter(Counter::kSubscribersQuarantined), 1u);
+  EXPECT_FALSE(s.syn("198.18.1.1", 587, sport++)) << "quarantined: refused";
+  EXPECT_EQ(s.resets(), 1u);
+  s.apply(p2);
+  EXPECT_FALSE(s.syn("198.18.1.1", 587, sport++)) << "a reload keeps the quarantine";
+  s.advance(3600ull * 1000000000ull);
+  EXPECT_TRUE(s.syn("198.18.1.1", 587, sport++)) << "released at expiry";
+  const uint64_t key = subscriberKey(*parseIpAddr("198.18.0.1"), 64);
+  const SubscriberEntry* e = s.worker().subscribers().find(key);
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(e->stat(SubStat::kConnections), 9u);
+  EXPECT_EQ(e->stat(SubStat::kPort25Attempts), 6u);
+  EXPECT_EQ(e->stat(SubStat::kPort25Destinations), 6u);
+  EXPECT_EQ(e->n_samples, kSampleDestinations);
+  EXPECT_FALSE(s.handle().quarantine().contains(key, 1795003700ull * 1000000000ull));
 }
 
 // Flows fed through a worker with a table larger than one query slice (8,192 entries), then
