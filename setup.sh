@@ -23,6 +23,7 @@ PACKAGES=(
   nlohmann-json3-dev tmux dpdk-dev postfix sasl2-bin libsasl2-modules libnet-ssleay-perl
   prometheus logrotate
   scdoc systemd man-db debhelper dpkg-dev debootstrap
+  libfixbuf-dev nfdump libhiredis-dev redis-server python3-matplotlib
 )
 
 as_root() {

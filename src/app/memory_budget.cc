@@ -45,9 +45,10 @@ size_t availableMemory() {
   return available;
 }
 
-bool flowsFitMemory(unsigned workers, uint32_t flows, size_t available, std::string& error) {
+bool flowsFitMemory(unsigned workers, uint32_t flows, uint32_t subscriber_slots, size_t available,
+                    std::string& error) {
   const size_t budget = available - available / 10;
-  auto need = [&](uint32_t f) { return workers * Worker::memoryFor(f); };
+  auto need = [&](uint32_t f) { return workers * Worker::memoryFor(f, subscriber_slots); };
   if (need(flows) <= budget) return true;
   // The largest capacity that fits (memoryFor grows with the capacity).
   uint32_t lo = 0, hi = flows;

@@ -13,8 +13,10 @@ namespace smtpguard {
 // (memory.max - memory.current, cgroup v2). SIZE_MAX when neither can be read.
 size_t availableMemory();
 
-// Whether `workers` workers of `flows` flows each fit in `available` bytes (with a tenth left
-// for the rest of the process). If not, a one-line error naming the largest --flows that fits.
-bool flowsFitMemory(unsigned workers, uint32_t flows, size_t available, std::string& error);
+// Whether `workers` workers of `flows` flows (and `subscriber_slots` subscribers) each fit in
+// `available` bytes (with a tenth left for the rest of the process). If not, a one-line error
+// naming the largest --flows that fits.
+bool flowsFitMemory(unsigned workers, uint32_t flows, uint32_t subscriber_slots, size_t available,
+                    std::string& error);
 
 }  // namespace smtpguard

@@ -162,7 +162,7 @@ Worker::Worker(const WorkerConfig& config, PolicyHandle& policy)
       client_hello_(std::make_unique<ClientHelloInfo>()),
       server_hello_(std::make_unique<ServerHelloInfo>()),
       rate_limiter_(config.flow_capacity),
-      subscribers_(config.subscriber_slots) {
+      subscribers_(config.subscriber_slots, config.memory) {
   // The table is made whatever --fragments says, so that a policy's [policy] fragments =
   // "reassemble" can apply after a reload.
   {
@@ -177,7 +177,7 @@ Worker::Worker(const WorkerConfig& config, PolicyHandle& policy)
   policy_.online(config.lcore, counters_);
 }
 
-size_t Worker::memoryFor(uint32_t flow_capacity) {
+size_t Worker::memoryFor(uint32_t flow_capacity, uint32_t subscriber_slots) {
   const PoolSizes p(flow_capacity);
   return sizeof(Worker) + FlowTable<FlowApp>::memoryFor(flow_capacity) +
          size_t{flow_capacity} * sizeof(FlowWindow) + kMidlineSlots * sizeof(MidlineEnd) +
@@ -187,7 +187,7 @@ size_t Worker::memoryFor(uint32_t flow_capacity) {
          ObjectPool<ClientHelloBuffer>::memoryFor(p.hello) +
          ObjectPool<ServerHelloBuffer>::memoryFor(p.hello) + sizeof(ClientHelloInfo) +
          sizeof(ServerHelloInfo) + RateLimiter::memoryFor(flow_capacity) +
-         sizeof(*CounterBlock{}.flows_port);
+         sizeof(*CounterBlock{}.flows_port) + SubscriberTable::memoryFor(subscriber_slots);
 }
 
 Worker::~Worker() {

@@ -95,7 +95,7 @@ class Worker {
   ~Worker();
   // What the constructor allocates (and touches) for `flow_capacity` flows: checked against
   // the machine's memory before workers are made.
-  static size_t memoryFor(uint32_t flow_capacity);
+  static size_t memoryFor(uint32_t flow_capacity, uint32_t subscriber_slots);
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 

@@ -44,12 +44,12 @@ uint32_t DistinctCounter::estimate() const {
   return std::max<uint32_t>(kExact + 1, static_cast<uint32_t>(std::lround(e)));
 }
 
-SubscriberTable::SubscriberTable(uint32_t capacity)
+SubscriberTable::SubscriberTable(uint32_t capacity, const MemorySource& memory)
     : capacity_(std::max<uint32_t>(capacity, 1)),
-      entries_(capacity_),
-      heap_(capacity_),
-      heap_pos_(capacity_),
-      index_(std::bit_ceil(2 * capacity_)),
+      entries_(capacity_, memory),
+      heap_(capacity_, memory),
+      heap_pos_(capacity_, memory),
+      index_(std::bit_ceil(2 * capacity_), memory),
       index_mask_(static_cast<uint32_t>(index_.size() - 1)) {}
 
 size_t SubscriberTable::memoryFor(uint32_t capacity) {
@@ -59,8 +59,8 @@ size_t SubscriberTable::memoryFor(uint32_t capacity) {
 }
 
 size_t SubscriberTable::memoryBytes() const {
-  return entries_.capacity() * sizeof(SubscriberEntry) +
-         (heap_.capacity() + heap_pos_.capacity() + index_.capacity()) * sizeof(uint32_t);
+  return entries_.size() * sizeof(SubscriberEntry) +
+         (heap_.size() + heap_pos_.size() + index_.size()) * sizeof(uint32_t);
 }
 
 uint32_t SubscriberTable::slotOf(uint64_t key) const {
@@ -147,7 +147,7 @@ SubscriberEntry& SubscriberTable::record(uint64_t key, SubStat stat, uint64_t no
   SubscriberEntry& en = index_[s] != 0 ? entries_[index_[s] - 1] : enter(key, now_ns);
   ++events_;
   ++en.weight;
-  siftDown(heap_pos_[static_cast<uint32_t>(&en - entries_.data())]);
+  siftDown(heap_pos_[static_cast<uint32_t>(&en - entries_.get())]);
   en.last_ns = now_ns;
   const auto si = static_cast<size_t>(stat);
   uint32_t dest_hash = 0;

@@ -19,6 +19,7 @@
 #include <span>
 #include <vector>
 
+#include "common/placed_array.h"
 #include "subscriber/subscriber_stats.h"
 
 namespace smtpguard {
@@ -74,7 +75,7 @@ struct SubscriberEntry {
 class SubscriberTable {
  public:
   // Control plane: takes all the memory (capacity >= 1).
-  explicit SubscriberTable(uint32_t capacity);
+  explicit SubscriberTable(uint32_t capacity, const MemorySource& memory = {});
   static size_t memoryFor(uint32_t capacity);
 
   // One event of `stat` for `key` at `now_ns` (port-25 attempts carry their destination).
@@ -95,7 +96,7 @@ class SubscriberTable {
   uint64_t events() const { return events_; }        // N: every event recorded
   uint64_t evictions() const { return evictions_; }  // entries given to a newcomer
   // The entries in use, unordered.
-  std::span<const SubscriberEntry> entries() const { return {entries_.data(), size_}; }
+  std::span<const SubscriberEntry> entries() const { return {entries_.get(), size_}; }
   size_t memoryBytes() const;
 
  private:
@@ -109,10 +110,11 @@ class SubscriberTable {
   uint32_t size_ = 0;
   uint64_t events_ = 0;
   uint64_t evictions_ = 0;
-  std::vector<SubscriberEntry> entries_;  // [entry]
-  std::vector<uint32_t> heap_;            // min-heap of entries by weight
-  std::vector<uint32_t> heap_pos_;        // [entry] -> position in heap_
-  std::vector<uint32_t> index_;           // open addressing: entry + 1, 0 empty
+  // Placed like the flow table (the worker's NUMA socket in the appliance, else the heap).
+  PlacedArray<SubscriberEntry> entries_;  // [entry]
+  PlacedArray<uint32_t> heap_;            // min-heap of entries by weight
+  PlacedArray<uint32_t> heap_pos_;        // [entry] -> position in heap_
+  PlacedArray<uint32_t> index_;           // open addressing: entry + 1, 0 empty
   uint32_t index_mask_;
 };
 
