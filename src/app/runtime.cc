@@ -13,6 +13,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
@@ -132,6 +133,12 @@ bool initEal(const Options& opts, std::string& error) {
     error = "unrecognised EAL argument '" + args[static_cast<size_t>(rc) + 1] + "'";
     return false;
   }
+  // After start-up too, DPDK's informational lines (a library's table allocated, a port's
+  // link) only with --verbose or an explicit --log-level; warnings and errors always.
+  const bool log_level_given = std::any_of(args.begin(), args.end(), [](const std::string& a) {
+    return a.rfind("--log-level", 0) == 0;
+  });
+  if (!opts.verbose && !log_level_given) rte_log_set_global_level(RTE_LOG_WARNING);
   return true;
 }
 

@@ -142,6 +142,7 @@ Worker::Worker(const WorkerConfig& config, PolicyHandle& policy)
     : config_(config),
       policy_(policy),
       pol_(policy.current()),
+      frag_table_(makeFragmentTable(config)),
       ooo_pool_(PoolSizes(config.flow_capacity).ooo, config.memory),
       history_pool_(PoolSizes(config.flow_capacity).history, config.memory),
       smtp_pool_(PoolSizes(config.flow_capacity).smtp, config.memory),
@@ -164,15 +165,12 @@ Worker::Worker(const WorkerConfig& config, PolicyHandle& policy)
       rate_limiter_(config.flow_capacity),
       subscribers_(config.subscriber_slots, config.memory) {
   // The table is made whatever --fragments says, so that a policy's [policy] fragments =
-  // "reassemble" can apply after a reload.
-  {
-    // Without the table (no DPDK memory: unit tests, tools), fragments pass as before; the
-    // appliance checks reassembles() at start-up.
-    if (makeFragmentTable()) {
-      death_row_ = std::make_unique<rte_ip_frag_death_row>();
-      death_row_->cnt = 0;
-      datagram_ = PlacedArray<uint8_t>(kMaxDatagramFrame, config.memory);
-    }
+  // "reassemble" can apply after a reload. Without it (no DPDK memory: unit tests, tools),
+  // fragments pass as before; the appliance checks reassembles() at start-up.
+  if (frag_table_ != nullptr) {
+    death_row_ = std::make_unique<rte_ip_frag_death_row>();
+    death_row_->cnt = 0;
+    datagram_ = PlacedArray<uint8_t>(kMaxDatagramFrame, config.memory);
   }
   policy_.online(config.lcore, counters_);
 }
@@ -191,18 +189,19 @@ size_t Worker::memoryFor(uint32_t flow_capacity, uint32_t subscriber_slots) {
 }
 
 Worker::~Worker() {
-  if (frag_table_ != nullptr) rte_ip_frag_table_destroy(frag_table_);
   policy_.offline(config_.lcore);
 }
 
-bool Worker::makeFragmentTable() {
-  if (frag_table_ != nullptr) rte_ip_frag_table_destroy(frag_table_);
+void Worker::FragTableFree::operator()(rte_ip_frag_tbl* t) const {
+  rte_ip_frag_table_destroy(t);
+}
+
+Worker::FragTablePtr Worker::makeFragmentTable(const WorkerConfig& config) {
   // Buckets of 8 entries (a power of two, as the library wants), at least two per datagram.
-  const uint32_t datagrams = std::max<uint32_t>(config_.fragment_datagrams, 16);
+  const uint32_t datagrams = std::max<uint32_t>(config.fragment_datagrams, 16);
   const uint32_t buckets = std::bit_ceil((datagrams + 7) / 8);
-  frag_table_ = rte_ip_frag_table_create(buckets, 8, datagrams, config_.fragment_timeout_ns,
-                                         config_.socket < 0 ? SOCKET_ID_ANY : config_.socket);
-  return frag_table_ != nullptr;
+  return FragTablePtr(rte_ip_frag_table_create(buckets, 8, datagrams, config.fragment_timeout_ns,
+                                               config.socket < 0 ? SOCKET_ID_ANY : config.socket));
 }
 
 EventEndpoints Worker::endpoints(const Flow& f) const {
@@ -386,7 +385,7 @@ Worker::PacketVerdict Worker::handleFragment(rte_mbuf* m, const PacketInfo& info
   if (info.ip_version == 4) {
     auto* ip = reinterpret_cast<rte_ipv4_hdr*>(l3);
     m->l3_len = rte_ipv4_hdr_len(ip);
-    r = rte_ipv4_frag_reassemble_packet(frag_table_, death_row_.get(), m, now_ns, ip);
+    r = rte_ipv4_frag_reassemble_packet(frag_table_.get(), death_row_.get(), m, now_ns, ip);
   } else {
     auto* ip6 = reinterpret_cast<rte_ipv6_hdr*>(l3);
     rte_ipv6_fragment_ext* fh = rte_ipv6_frag_get_ipv6_fragment_header(ip6);
@@ -397,7 +396,7 @@ Worker::PacketVerdict Worker::handleFragment(rte_mbuf* m, const PacketInfo& info
       return PacketVerdict::kDrop;
     }
     m->l3_len = static_cast<uint16_t>(sizeof(*ip6) + sizeof(*fh));
-    r = rte_ipv6_frag_reassemble_packet(frag_table_, death_row_.get(), m, now_ns, ip6, fh);
+    r = rte_ipv6_frag_reassemble_packet(frag_table_.get(), death_row_.get(), m, now_ns, ip6, fh);
   }
   // Fragments the library gave up on (overlapping or duplicate pieces, more than
   // RTE_LIBRTE_IP_FRAG_MAX_FRAG of them, a full table) wait on the death row: dropped.
@@ -1255,7 +1254,10 @@ void Worker::finish(uint64_t now_ns) {
   pol_ = policy_.current();
   // Datagrams still incomplete are dropped: their fragments go back to their pool now, while it
   // still exists.
-  if (frag_table_ != nullptr) makeFragmentTable();
+  if (frag_table_ != nullptr) {
+    frag_table_.reset();
+    frag_table_ = makeFragmentTable(config_);
+  }
   flows_.drain([this, now_ns](Flow& f, EndReason reason) { onFlowEnd(f, reason, now_ns); });
 }
 

@@ -195,7 +195,11 @@ class Worker {
   // Sends a reassembled datagram on toward its receiver: whole when it fits fragment_mtu,
   // refragmented otherwise; frees it when nothing could be built.
   void sendReassembled(rte_mbuf* r, const PacketInfo& info, uint64_t ts_ns);
-  bool makeFragmentTable();
+  struct FragTableFree {
+    void operator()(rte_ip_frag_tbl* t) const;
+  };
+  using FragTablePtr = std::unique_ptr<rte_ip_frag_tbl, FragTableFree>;
+  static FragTablePtr makeFragmentTable(const WorkerConfig& config);
   PacketVerdict handleSmtpPort(Bytes frame, const PacketInfo& info, uint64_t now_ns);
   // Whether a drop or reject of the running policy is carried out (a policy is loaded and
   // enforcement is on): then what cannot be inspected is dropped rather than let through.
@@ -314,6 +318,9 @@ class Worker {
   PolicyHandle& policy_;
   const PolicyBundle* pol_;  // read once per burst; valid until the burst's quiescent state
   CounterBlock counters_;
+  // Fragment reassembly (null without DPDK memory: unit tests, tools). Made first: rte_ip_frag
+  // cannot fall back to the heap as the tables below can, so it takes DPDK memory before them.
+  FragTablePtr frag_table_;
   ObjectPool<OooBuffer> ooo_pool_;
   ObjectPool<StreamHistory> history_pool_;
   ObjectPool<SmtpCold> smtp_pool_;
@@ -336,9 +343,8 @@ class Worker {
   SubscriberTable subscribers_;
   std::unique_ptr<SubscriberQueryBox> subscriber_queries_ = std::make_unique<SubscriberQueryBox>();
   bool conn_blocked_ = false;  // the last decideConnection() blocked (or would have)
-  // Fragment reassembly (null when fragments are not reassembled), its death row (mbufs to free
-  // after the burst) and a contiguous copy of the datagram being inspected.
-  rte_ip_frag_tbl* frag_table_ = nullptr;
+  // The reassembly's death row (mbufs to free after the burst) and a contiguous copy of the
+  // datagram being inspected.
   std::unique_ptr<rte_ip_frag_death_row> death_row_;
   PlacedArray<uint8_t> datagram_;
   std::unique_ptr<FlowQueryBox> flow_queries_ = std::make_unique<FlowQueryBox>();
