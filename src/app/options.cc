@@ -45,8 +45,7 @@ const std::vector<OptionDoc>& optionDocs() {
       {"--flows", "N", kAllModes, "flow table capacity per worker (default 65536)"},
       {"--subscriber-slots", "N", kAllModes,
        "subscribers with statistics per worker (default 4096;\ndocs/subscribers.md)"},
-      {"--subscribers", "FILE", kReplayBit,
-       "replay: per-subscriber report at the end, as JSON"},
+      {"--subscribers", "FILE", kReplayBit, "replay: per-subscriber report at the end, as JSON"},
       {"--subscribers-csv", "FILE", kReplayBit, "replay: the same report as CSV"},
       {"--checksums", "M", kAllModes,
        "verify (live default) or off (replay default: captures taken\non a sending host carry "

@@ -129,7 +129,6 @@ TEST(TcpReset, NonTcpYieldsNothing) {
   EXPECT_EQ(buildTcpReset(p.frame, p.info, ResetTarget::kSender, rst), 0u);
 }
 
-
 // Test that an IPv4 SYN gets ICMP type 3 code 13 from its destination, quoting the IP header
 // and 8 bytes of TCP, with valid IP and ICMP checksums.
 TEST(IcmpProhibited, Ipv4QuotesHeaderAndEightBytes) {
