@@ -1,5 +1,7 @@
 #include "app/config_file.h"
 
+#include "app/listen_address.h"
+
 #include <toml.hpp>
 
 #include <algorithm>
@@ -340,17 +342,14 @@ class ConfigReader {
     getPath(t, "prometheus", o.prometheus);
     std::string listen;
     if (getString(t, "metrics_listen", listen, "metrics_listen = \"127.0.0.1:9464\"")) {
-      // ADDR:PORT, [IPv6]:PORT; the address itself is checked where the socket is bound.
-      const size_t colon = listen.rfind(':');
-      const std::string port = colon == std::string::npos ? "" : listen.substr(colon + 1);
-      const bool digits =
-          !port.empty() && port.size() <= 5 && std::all_of(port.begin(), port.end(), [](char c) {
-            return std::isdigit(static_cast<unsigned char>(c)) != 0;
-          });
-      if (colon == 0 || !digits || std::stoul(port) == 0 || std::stoul(port) > 65535) {
+      // The command line's parser (numeric ADDR:PORT, [IPv6]:PORT; port 0: any free port).
+      ListenAddress la;
+      std::string why;
+      if (!parseListenAddress(listen, la, why)) {
         diags_.error(posOf(*find(t, "metrics_listen")),
                      "'" + listen + "' is not an address and port",
-                     "ADDR:PORT, e.g. \"127.0.0.1:9464\" or \"[::1]:9464\"");
+                     "a numeric ADDR:PORT, e.g. \"127.0.0.1:9464\" or \"[::1]:9464\" (port 0: "
+                     "any free port)");
       } else {
         o.metrics_listen = listen;
       }

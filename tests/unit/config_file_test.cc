@@ -132,6 +132,22 @@ TEST(ConfigFile, ErrorsPointAtTheValue) {
   EXPECT_EQ(items[3].message, "unknown key 'mystery' in [flows]");
 }
 
+// Test that metrics_listen takes what --metrics-listen takes: a numeric address and any port
+// including 0 (a free one), and refuses a host name or a missing port.
+TEST(ConfigFile, MetricsListenAsOnTheCommandLine) {
+  for (const char* good : {"127.0.0.1:0", "[::1]:9464", "0.0.0.0:65535"}) {
+    Diagnostics d;
+    ConfigFile c = load(std::string("[outputs]\nmetrics_listen = \"") + good + "\"\n", d);
+    EXPECT_FALSE(d.hasErrors()) << good << formatDiagnostics(d);
+    EXPECT_EQ(c.options.metrics_listen, good);
+  }
+  for (const char* bad : {"localhost:9464", "127.0.0.1", "[::1]:65536", ":9464"}) {
+    Diagnostics d;
+    load(std::string("[outputs]\nmetrics_listen = \"") + bad + "\"\n", d);
+    EXPECT_EQ(d.errorCount(), 1u) << bad;
+  }
+}
+
 // Test that invalid UTF-8 is refused before toml11 sees it (toml11 asserts on it).
 TEST(ConfigFile, InvalidUtf8IsAnError) {
   Diagnostics d;
