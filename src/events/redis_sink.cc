@@ -1,6 +1,8 @@
 #include "events/redis_sink.h"
 
 #include <hiredis/hiredis.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/time.h>
 
 #include <cstdio>
@@ -9,7 +11,13 @@ namespace smtpguard {
 
 RedisSink::RedisSink(const SinkSpec& spec, size_t queue_bytes)
     : spec_(spec), maxlen_(std::to_string(spec.maxlen)), queue_(queue_bytes) {
+  // Signals go to the main lcore, which acts on them: the thread starts with all blocked.
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
   thread_ = std::thread([this] { run(); });
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  pthread_setname_np(thread_.native_handle(), "sg-redis");
 }
 
 RedisSink::~RedisSink() {
