@@ -165,8 +165,7 @@ Runtime::~Runtime() {
 bool Runtime::setup(const std::vector<WorkerPlace>& places, std::string& error) {
   const auto n_workers = static_cast<unsigned>(places.size());
   // Workers allocate and touch their tables up front: too many flows is an error here.
-  if (!flowsFitMemory(n_workers, opts_.flows, opts_.subscriber_slots, availableMemory(), error))
-    return false;
+  if (!flowsFitMemory(n_workers, opts_.flows, opts_.subscriber_slots, availableMemory(), error)) return false;
   if (!events_.open(opts_.events, error)) return false;
   if (!openSinks(error)) return false;
   if (!timestamp_.registerField(error)) return false;
