@@ -11,6 +11,7 @@
 #include <optional>
 #include <sstream>
 
+#include "events/sink_spec.h"
 #include "policy/policy_text.h"
 
 namespace smtpguard {
@@ -333,11 +334,48 @@ class ConfigReader {
 
   // -- tables -----------------------------------------------------------------------------
 
+  // events = "FILE" or a sink URL, or an array of them (one file, one Redis, one syslog).
+  void readEvents(const Value& t) {
+    const Value* v = find(t, "events");
+    if (v == nullptr) return;
+    const std::string example =
+        "events = [\"/var/log/smtpguard/eve.json\", \"redis://127.0.0.1:6379/smtpguard\"]";
+    std::vector<const Value*> items;
+    if (v->is_string()) {
+      items.push_back(v);
+    } else if (v->is_array()) {
+      for (const Value& e : v->as_array()) items.push_back(&e);
+    } else {
+      typeError(*v, "events", "a string or an array of strings", example);
+      return;
+    }
+    Options& o = cfg_.options;
+    o.events.clear();
+    o.event_sinks.clear();
+    for (const Value* e : items) {
+      if (!e->is_string()) {
+        typeError(*e, "events[]", "a string", example);
+        continue;
+      }
+      std::string s = e->as_string().str;
+      if (s.empty()) continue;  // "": no events written (still counted)
+      if (!isSinkUrl(s) && s != "-" && s[0] != '/') s = dir_ + "/" + s;
+      std::string error;
+      if (!addEventOutput(o, s, error)) {
+        const std::string prefix = "--events ";
+        if (error.rfind(prefix, 0) == 0) error = "events " + error.substr(prefix.size());
+        diags_.error(posOf(*e), error,
+                     "a file, \"-\", \"redis://HOST:PORT/STREAM[?maxlen=N]\", \"syslog\" or "
+                     "\"syslog://HOST:PORT\"");
+      }
+    }
+  }
+
   void readOutputs(const Value& t) {
     checkKeys(t, {"events", "stats", "prometheus", "metrics_listen", "stats_interval", "telemetry"},
               "[outputs]");
     Options& o = cfg_.options;
-    getPath(t, "events", o.events);
+    readEvents(t);
     getPath(t, "stats", o.stats);
     getPath(t, "prometheus", o.prometheus);
     std::string listen;

@@ -1,6 +1,7 @@
 #include "app/options.h"
 
 #include "app/listen_address.h"
+#include "events/sink_spec.h"
 
 #include <cmath>
 #include <cstdlib>
@@ -34,7 +35,10 @@ const std::vector<OptionDoc>& optionDocs() {
       {"--policy", "FILE", kAllModes, "policy (TOML); default: built-in port set, observe only"},
       {"--policy-mode", "M", kAllModes,
        "enforce (default) or shadow: report verdicts, enforce none\n(monitor mode never enforces)"},
-      {"--events", "FILE|-", kAllModes, "events as JSON lines (EVE-compatible common fields)"},
+      {"--events", "OUT", kAllModes,
+       "events as JSON lines (EVE-compatible common fields) to OUT:\na FILE, - (stdout), "
+       "redis://HOST:PORT/STREAM[?maxlen=N],\nsyslog (/dev/log), syslog:///SOCKET or "
+       "syslog://HOST:PORT;\nrepeatable: one file, one Redis, one syslog at most"},
       {"--stats", "FILE|-", kAllModes, "final counters as one JSON object (default: stdout)"},
       {"--prometheus", "FILE", kAllModes, "final counters as Prometheus text"},
       {"--write", "CAPTURE", kReplayBit, "replay: write the packets smtpguard would forward"},
@@ -68,6 +72,27 @@ const std::vector<OptionDoc>& optionDocs() {
        "DPDK's own messages at start (EAL), besides our one-line errors"},
   };
   return docs;
+}
+
+bool addEventOutput(Options& o, const std::string& value, std::string& error) {
+  std::vector<SinkSpec> specs;
+  for (const std::string& s : o.event_sinks) {
+    SinkSpec spec;
+    if (parseSinkSpec(s, spec, error)) specs.push_back(spec);
+  }
+  if (!o.events.empty()) {
+    SinkSpec file;
+    file.kind = SinkKind::kFile;
+    file.text = o.events;
+    specs.push_back(file);
+  }
+  if (!addSinkSpec(specs, value, error)) return false;
+  if (specs.back().kind == SinkKind::kFile) {
+    o.events = value;
+  } else {
+    o.event_sinks.push_back(value);
+  }
+  return true;
 }
 
 const char* modeName(Mode mode) {
@@ -248,6 +273,7 @@ std::optional<Options> parseOptions(int argc, char** argv, const Options& base, 
       return std::nullopt;
     }
   }
+  bool events_given = false;
   for (; i < argc; ++i) {
     std::string_view a = argv[i];
     auto value = [&](std::string& out) {
@@ -270,7 +296,15 @@ std::optional<Options> parseOptions(int argc, char** argv, const Options& base, 
     } else if (a == "--stats") {
       if (!value(o.stats)) return std::nullopt;
     } else if (a == "--events") {
-      if (!value(o.events)) return std::nullopt;
+      std::string v;
+      if (!value(v)) return std::nullopt;
+      // The command line's --events replace the configuration file's, all of them.
+      if (!events_given) {
+        o.events.clear();
+        o.event_sinks.clear();
+        events_given = true;
+      }
+      if (!addEventOutput(o, v, error)) return std::nullopt;
     } else if (a == "--prometheus") {
       if (!value(o.prometheus)) return std::nullopt;
     } else if (a == "--write" && o.mode == Mode::kReplay) {

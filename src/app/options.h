@@ -34,6 +34,9 @@ struct Options {
   std::string golden;        // replay: write the golden set to this dir (app/golden.h)
   std::string check_golden;  // replay: compare with the golden set in this dir
   std::string prometheus;    // counters also as Prometheus text to this file
+  // --events redis://..., syslog[://...]: sinks besides the file `events`, at most one of each
+  // kind (events/sink_spec.h); each value already checked by parseSinkSpec().
+  std::vector<std::string> event_sinks;
   // Live modes: serve the counters as Prometheus text on ADDR:PORT (GET /metrics).
   std::string metrics_listen;
   // Live modes: rewrite --stats (and --prometheus) every this many seconds; 0 = at exit only.
@@ -107,5 +110,9 @@ inline constexpr unsigned kAllModes = 7;
 const std::vector<OptionDoc>& optionDocs();
 
 const char* modeName(Mode mode);
+
+// One --events value (a file or a sink URL, events/sink_spec.h) added to o.events or
+// o.event_sinks: at most one of each kind. One-line error otherwise.
+bool addEventOutput(Options& o, const std::string& value, std::string& error);
 
 }  // namespace smtpguard

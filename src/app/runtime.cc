@@ -32,6 +32,9 @@
 #include "app/eal_output.h"
 #include "app/memory_budget.h"
 #include "app/service_notify.h"
+#include "events/redis_sink.h"
+#include "events/sink_spec.h"
+#include "events/syslog_sink.h"
 #include "policy/policy_compiler.h"
 #include "stats/counter_block.h"
 
@@ -172,6 +175,7 @@ bool Runtime::setup(const std::vector<WorkerPlace>& places, std::string& error) 
   if (!flowsFitMemory(n_workers, opts_.flows, opts_.subscriber_slots, availableMemory(), error))
     return false;
   if (!events_.open(opts_.events, error)) return false;
+  if (!openSinks(error)) return false;
   if (!timestamp_.registerField(error)) return false;
   policy_ = std::make_unique<PolicyHandle>(n_workers);
   placement_ = std::make_unique<PlacementStats[]>(n_workers);
@@ -451,23 +455,56 @@ void Runtime::reopenOutputs() {
   noteEventErrors();
 }
 
+bool Runtime::openSinks(std::string& error) {
+  for (const std::string& text : opts_.event_sinks) {
+    SinkSpec spec;
+    if (!parseSinkSpec(text, spec, error)) return false;
+    if (spec.kind == SinkKind::kRedis) {
+      // Connects on its own thread: a Redis down at start delays nothing (redis_sink.h).
+      sinks_.push_back({std::make_unique<RedisSink>(spec), Counter::kEventsRedisSent,
+                        Counter::kEventsRedisDropped});
+    } else if (spec.kind == SinkKind::kSyslogUnix || spec.kind == SinkKind::kSyslogUdp) {
+      auto sink = std::make_unique<SyslogSink>();
+      if (!sink->open(spec, error)) return false;
+      sinks_.push_back(
+          {std::move(sink), Counter::kEventsSyslogSent, Counter::kEventsSyslogDropped});
+    }
+  }
+  return true;
+}
+
 void Runtime::drainEvents() {
   EventRecord batch[32];
+  // Rendered once, for the file and every sink alike.
+  const bool render = events_.active() || !sinks_.empty();
+  std::string line;
   for (rte_ring* r : rings_) {
     unsigned n;
     while ((n = rte_ring_sc_dequeue_burst_elem(r, batch, sizeof(EventRecord), 32, nullptr)) > 0) {
       for (unsigned i = 0; i < n; ++i) {
         port25_.note(batch[i]);
-        events_.write(batch[i]);
+        if (render) {
+          line = renderEvent(batch[i]);
+          events_.writeLine(line);
+          for (SinkSlot& s : sinks_) s.sink->write(eventTypeName(batch[i].type), line);
+        }
         if (control_ != nullptr) control_->noteEvent(batch[i]);
       }
     }
   }
   events_.flush();
+  for (SinkSlot& s : sinks_) s.sink->flush();
   noteEventErrors();
 }
 
 void Runtime::noteEventErrors() {
+  for (SinkSlot& s : sinks_) {
+    const uint64_t sent = s.sink->sent(), dropped = s.sink->dropped();
+    control_counters_.inc(s.sent, sent - s.sent_counted);
+    control_counters_.inc(s.dropped, dropped - s.dropped_counted);
+    s.sent_counted = sent;
+    s.dropped_counted = dropped;
+  }
   if (events_.lost() > events_lost_counted_) {
     control_counters_.inc(Counter::kEventsWriteFailed, events_.lost() - events_lost_counted_);
     events_lost_counted_ = events_.lost();
@@ -551,6 +588,8 @@ bool writeOutput(const std::string& path, const std::string& text, const char* w
 bool Runtime::finish(double elapsed_s) {
   drainEvents();
   events_.close();
+  // The sinks send what they hold (bounded: redis_sink.h), so their counts are final here.
+  for (SinkSlot& s : sinks_) s.sink->close();
   noteEventErrors();
   const bool events_ok = events_.error().empty();
   const bool report_ok = report(elapsed_s);

@@ -12,6 +12,7 @@
 
 #include "app/options.h"
 #include "app/run_summary.h"
+#include "events/event_sink.h"
 #include "events/event_writer.h"
 #include "pipeline/policy_handle.h"
 #include "pipeline/worker.h"
@@ -137,6 +138,15 @@ class Runtime {
   // Where each worker's tables went (DPDK memory on its socket, or the heap as a fallback).
   std::unique_ptr<PlacementStats[]> placement_;
   EventWriter events_;
+  // --events redis://..., syslog: each gets the line the writer gets (events/event_sink.h);
+  // what they sent and dropped is added to the control plane's counters after each drain.
+  struct SinkSlot {
+    std::unique_ptr<EventSink> sink;
+    Counter sent, dropped;
+    uint64_t sent_counted = 0, dropped_counted = 0;
+  };
+  std::vector<SinkSlot> sinks_;
+  bool openSinks(std::string& error);
   Port25Blocks port25_;  // for the human summary: blocked port-25 connections and clients
   uint64_t events_lost_counted_ = 0;
   bool events_error_reported_ = false;

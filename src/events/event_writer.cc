@@ -91,7 +91,12 @@ bool EventWriter::reopen(std::string& error) {
 
 void EventWriter::write(const EventRecord& ev) {
   if (fd_ < 0) return;
-  buffer_ += renderEvent(ev);
+  writeLine(renderEvent(ev));
+}
+
+void EventWriter::writeLine(std::string_view line) {
+  if (fd_ < 0) return;
+  buffer_ += line;
   buffer_ += '\n';
 }
 

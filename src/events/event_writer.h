@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "events/event_record.h"
 
@@ -39,6 +40,10 @@ class EventWriter {
   // for standard output or no output.
   bool reopen(std::string& error);
   void write(const EventRecord& ev);
+  // One line rendered already (renderEvent), without its newline.
+  void writeLine(std::string_view line);
+  // Lines are written somewhere (a file or standard output).
+  bool active() const { return fd_ >= 0; }
   // Writes what was gathered; false if it could not be written (then lost).
   bool flush();
   // Flushes and closes; false (with the reason in error()) if anything was ever lost.

@@ -113,6 +113,10 @@ namespace smtpguard {
   X(kEventsEmitted,           "events.emitted")                                       \
   X(kEventsDropped,           "events.dropped")                                       \
   X(kEventsWriteFailed,       "events.write_failed")                                  \
+  X(kEventsRedisSent,         "events.redis_sent")                                    \
+  X(kEventsRedisDropped,      "events.redis_dropped")                                 \
+  X(kEventsSyslogSent,        "events.syslog_sent")                                   \
+  X(kEventsSyslogDropped,     "events.syslog_dropped")                                \
   /* policy */                                                                        \
   X(kPolicyBlocked,           "policy.blocked")                                       \
   X(kPolicyRateLimited,       "policy.rate_limited")                                  \

@@ -60,6 +60,10 @@ with tempfile.TemporaryDirectory() as tmp:
     run(["replay", junk, "--bogus"], True, "--bogus", "unknown option")
     run(["replay", junk, "--flows", "many"], True, "--flows", "bad number")
     run(["replay", junk, "--policy"], True, "--policy", "option without value")
+    run(["replay", junk, "--events", "redis://127.0.0.1/"], True, "stream", "redis URL without stream")
+    run(["replay", junk, "--events", "kafka://broker:9092/t"], True, "kafka", "unknown sink scheme")
+    run(["replay", junk, "--events", "a.json", "--events", "b.json"], True, "one events file",
+        "two events files")
     eal = ["--no-huge", "--no-pci", "--no-shconf", "--no-telemetry", "-l", "0", "-m", "128",
            "--log-level=*:error"]
     run([*eal, "--", "monitor", "--port", "0"], True, "no ports", "no ports found")

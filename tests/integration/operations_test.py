@@ -23,6 +23,12 @@ per run:
                    and idle or vanishing clients block nothing.
   stats_interval   --stats-interval rewrites --stats and --prometheus while running: every
                    read of the files finds a whole, valid file, and the counts grow.
+  redis_live       --events FILE --events redis:// under traffic; Debian's redis-server
+                   (loopback, appendfsync always) killed and restarted: sessions keep
+                   passing and flows.created keeps growing while Redis is away (nothing
+                   waits for it), the sink says it lost and regained the connection, and at
+                   the end sent + dropped = emitted = the file's lines, the stream holds the
+                   file's lines in order with gaps only, between sent and sent + dropped.
 
 usage: operations_test.py SMTPGUARD SOURCE_ROOT SCENARIO
 Live scenarios need root (namespaces); skipped (exit 77) otherwise.
@@ -577,6 +583,114 @@ def scenario_stats_interval(lab, tmp):
           f"final counters at exit ({c['flows.created']} flows, {done} sessions)")
 
 
+def redis_resp(port, *args):
+    """One Redis command over RESP; the reply as Python values."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=30)
+    s.sendall(f"*{len(args)}\r\n".encode() + b"".join(
+        f"${len(a.encode())}\r\n".encode() + a.encode() + b"\r\n" for a in args))
+    f = s.makefile("rb")
+
+    def read():
+        line = f.readline()
+        kind, rest = line[:1], line[1:-2]
+        if kind == b"*":
+            return [read() for _ in range(int(rest))] if int(rest) >= 0 else None
+        if kind == b"$":
+            return f.read(int(rest) + 2)[:-2] if int(rest) >= 0 else None
+        if kind == b":":
+            return int(rest)
+        if kind == b"-":
+            raise RuntimeError(rest.decode())
+        return rest
+
+    value = read()
+    s.close()
+    return value
+
+
+def scenario_redis_live(lab, tmp):
+    ev, stats = os.path.join(tmp, "eve.json"), os.path.join(tmp, "stats.json")
+    rdir = os.path.join(tmp, "redis")
+    os.makedirs(rdir)
+    port = free_port()
+
+    def start_redis():
+        p = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                              "--dir", rdir, "--save", "", "--appendonly", "yes",
+                              "--appendfsync", "always", "--logfile",
+                              os.path.join(rdir, "log")],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        end = time.monotonic() + 10
+        while time.monotonic() < end:
+            try:
+                if redis_resp(port, "PING") == b"PONG":
+                    return p
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    redis = start_redis()
+    traffic = Traffic(lab, tmp)
+    g = Guard(inline_args(lab, "--events", ev, "--events", f"redis://127.0.0.1:{port}/sg",
+                          "--stats", stats, "--stats-interval", "0.2"))
+    try:
+        check(g.wait_line(" worker", 20) is not None, "started: " + g.stderr().strip())
+        traffic.start()
+        time.sleep(1.5)
+        before_kill = redis_resp(port, "XLEN", "sg")
+        redis.kill()
+        redis.wait()
+        seen = []
+        end = time.monotonic() + 2.0
+        while time.monotonic() < end:
+            try:
+                with open(stats) as f:
+                    seen.append(json.load(f)["flows.created"])
+            except (FileNotFoundError, ValueError):
+                pass
+            time.sleep(0.25)
+        one = traffic.one()
+        redis = start_redis()
+        time.sleep(2.0)
+        done, failed = traffic.finish()
+        check(g.stop(), "stops on SIGTERM")
+    finally:
+        traffic.close()
+        redis.kill()
+        redis.wait()
+    check(before_kill > 0, f"events arrived before the kill ({before_kill})")
+    check(len(set(seen)) >= 4 and seen == sorted(seen),
+          f"flows.created kept growing while Redis was away ({seen})")
+    check(one == "ok", f"a session passes while Redis is away ({one})")
+    check(done > 0 and failed == 0, f"{done} sessions, {failed} failed")
+    err = g.stderr()
+    check("connection lost" in err or "cannot connect" in err, "the sink said it lost Redis")
+    check(": connected" in err, "the sink said it connected again")
+    c = json.load(open(stats))
+    lines = open(ev).read().splitlines()
+    sent, dropped = c["events.redis_sent"], c["events.redis_dropped"]
+    check(len(lines) == c["events.emitted"] and sent + dropped == len(lines),
+          f"sent {sent} + dropped {dropped} = emitted {c['events.emitted']} = file {len(lines)}")
+    redis = start_redis()
+    try:
+        got, start = [], "-"
+        while True:
+            batch = redis_resp(port, "XRANGE", "sg", start, "+", "COUNT", "1000")
+            batch = batch if start == "-" else batch[1:]
+            if not batch:
+                break
+            got += [dict(zip(f[0::2], f[1::2]))[b"json"].decode() for _, f in batch]
+            start = batch[-1][0].decode()
+    finally:
+        redis.kill()
+        redis.wait()
+    check(sent <= len(got) <= sent + dropped,
+          f"the stream holds {len(got)}: between sent {sent} and sent + dropped")
+    it = iter(lines)
+    check(all(any(x == y for y in it) for x in got), "the stream is the file's lines in order")
+    check(len(got) > before_kill, "events after the restart arrived")
+
+
 def main():
     if SCENARIO == "append":
         with tempfile.TemporaryDirectory() as tmp:
@@ -591,7 +705,7 @@ def main():
         return 77
     scenarios = {"rotate_rename": scenario_rotate_rename, "rotate_copy": scenario_rotate_copy,
                  "signals": scenario_signals, "metrics": scenario_metrics,
-                 "stats_interval": scenario_stats_interval}
+                 "stats_interval": scenario_stats_interval, "redis_live": scenario_redis_live}
     with netns.Lab("op") as lab, tempfile.TemporaryDirectory() as tmp:
         try:
             scenarios[SCENARIO](lab, tmp)

@@ -192,3 +192,59 @@ TEST(ConfigFile, CommandLineOverrides) {
 
 }  // namespace
 }  // namespace smtpguard
+
+namespace smtpguard {
+namespace {
+
+// Test that [outputs] events takes a string or an array of a file and sink URLs, relative files
+// from the file's directory, and that the command line's --events replace them all.
+TEST(ConfigFile, EventsFileAndSinks) {
+  Diagnostics d;
+  ConfigFile c = load(
+      "[outputs]\nevents = [\"eve.json\", \"redis://127.0.0.1:6379/sg?maxlen=500\", "
+      "\"syslog\"]\n",
+      d);
+  ASSERT_FALSE(d.hasErrors()) << formatDiagnostics(d);
+  EXPECT_EQ(c.options.events, "/etc/smtpguard/eve.json");
+  EXPECT_EQ(c.options.event_sinks,
+            (std::vector<std::string>{"redis://127.0.0.1:6379/sg?maxlen=500", "syslog"}));
+
+  Diagnostics d2;
+  ConfigFile one = load("[outputs]\nevents = \"syslog://198.18.0.1:514\"\n", d2);
+  ASSERT_FALSE(d2.hasErrors()) << formatDiagnostics(d2);
+  EXPECT_EQ(one.options.events, "");
+  EXPECT_EQ(one.options.event_sinks, (std::vector<std::string>{"syslog://198.18.0.1:514"}));
+
+  CommandLine cmd;
+  std::string error;
+  auto o =
+      overlay(c, {"smtpguard", "replay", "/a.pcap", "--events", "redis://h/s", "--events", "-"},
+              cmd, error);
+  ASSERT_TRUE(o) << error;
+  EXPECT_EQ(o->events, "-");
+  EXPECT_EQ(o->event_sinks, (std::vector<std::string>{"redis://h/s"}));
+
+  CommandLine cmd2;
+  o = overlay(c,
+              {"smtpguard", "replay", "/a.pcap", "--events", "syslog", "--events",
+               "syslog://198.18.0.1:514"},
+              cmd2, error);
+  EXPECT_FALSE(o);
+  EXPECT_NE(error.find("one syslog at most"), std::string::npos) << error;
+}
+
+// Test that a bad sink URL or a second file in [outputs] events points at that element.
+TEST(ConfigFile, EventsErrorsPointAtTheElement) {
+  Diagnostics d;
+  load("[outputs]\nevents = [\"a.json\", \"redis://h:99999/s\", \"b.json\", 3]\n", d);
+  ASSERT_EQ(d.errorCount(), 3u) << formatDiagnostics(d);
+  auto items = d.sorted();
+  EXPECT_EQ(items[0].pos.column, 21u);
+  EXPECT_NE(items[0].message.find("port"), std::string::npos) << items[0].message;
+  EXPECT_EQ(items[1].pos.column, 42u);
+  EXPECT_NE(items[1].message.find("one events file at most"), std::string::npos);
+  EXPECT_EQ(items[2].pos.column, 52u);
+}
+
+}  // namespace
+}  // namespace smtpguard
