@@ -162,7 +162,8 @@ Runtime::~Runtime() {
 bool Runtime::setup(const std::vector<WorkerPlace>& places, std::string& error) {
   const auto n_workers = static_cast<unsigned>(places.size());
   // Workers allocate and touch their tables up front: too many flows is an error here.
-  if (!flowsFitMemory(n_workers, opts_.flows, opts_.subscriber_slots, availableMemory(), error)) return false;
+  if (!flowsFitMemory(n_workers, opts_.flows, opts_.subscriber_slots, availableMemory(), error))
+    return false;
   if (!events_.open(opts_.events, error)) return false;
   if (!timestamp_.registerField(error)) return false;
   policy_ = std::make_unique<PolicyHandle>(n_workers);
@@ -450,7 +451,8 @@ void Runtime::drainEvents() {
     while ((n = rte_ring_sc_dequeue_burst_elem(r, batch, sizeof(EventRecord), 32, nullptr)) > 0) {
       for (unsigned i = 0; i < n; ++i) {
         port25_.note(batch[i]);
-        events_.write(batch[i]);
+        // Rendered once here; every sink of lines takes this one.
+        if (events_.enabled()) events_.write(renderEvent(batch[i]));
         if (control_ != nullptr) control_->noteEvent(batch[i]);
       }
     }

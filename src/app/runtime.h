@@ -12,6 +12,7 @@
 
 #include "app/options.h"
 #include "app/run_summary.h"
+#include "events/event_render.h"
 #include "events/event_writer.h"
 #include "pipeline/policy_handle.h"
 #include "pipeline/worker.h"
