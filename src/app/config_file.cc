@@ -2,6 +2,8 @@
 
 #include <toml.hpp>
 
+#include "app/ipfix_target.h"
+
 #include <algorithm>
 #include <cctype>
 #include <cmath>
@@ -332,8 +334,10 @@ class ConfigReader {
   // -- tables -----------------------------------------------------------------------------
 
   void readOutputs(const Value& t) {
-    checkKeys(t, {"events", "stats", "prometheus", "metrics_listen", "stats_interval", "telemetry"},
-              "[outputs]");
+    checkKeys(
+        t,
+        {"events", "stats", "prometheus", "metrics_listen", "stats_interval", "telemetry", "ipfix"},
+        "[outputs]");
     Options& o = cfg_.options;
     getPath(t, "events", o.events);
     getPath(t, "stats", o.stats);
@@ -353,6 +357,18 @@ class ConfigReader {
                      "ADDR:PORT, e.g. \"127.0.0.1:9464\" or \"[::1]:9464\"");
       } else {
         o.metrics_listen = listen;
+      }
+    }
+    std::string ipfix;
+    if (getString(t, "ipfix", ipfix, "ipfix = \"127.0.0.1:4739\"")) {
+      IpfixTarget target;
+      std::string error;
+      if (parseIpfixTarget(ipfix, target, error)) {
+        o.ipfix = ipfix;
+      } else {
+        diags_.error(posOf(*find(t, "ipfix")), "'" + ipfix + "' is not an IPFIX collector",
+                     "HOST:PORT (UDP), udp://HOST:PORT or tcp://HOST:PORT, e.g. "
+                     "\"127.0.0.1:4739\"");
       }
     }
     getSeconds(t, "stats_interval", 0.1, 86400, o.stats_interval_s, "stats_interval = 10", true);

@@ -1,5 +1,6 @@
 #include "app/options.h"
 
+#include "app/ipfix_target.h"
 #include "app/listen_address.h"
 
 #include <cmath>
@@ -35,6 +36,9 @@ const std::vector<OptionDoc>& optionDocs() {
       {"--policy-mode", "M", kAllModes,
        "enforce (default) or shadow: report verdicts, enforce none\n(monitor mode never enforces)"},
       {"--events", "FILE|-", kAllModes, "events as JSON lines (EVE-compatible common fields)"},
+      {"--ipfix", "[tcp://]HOST:PORT", kAllModes,
+       "export SMTP flow records as IPFIX (RFC 7011) to a collector,\nUDP unless tcp:// "
+       "(docs/export.md)"},
       {"--stats", "FILE|-", kAllModes, "final counters as one JSON object (default: stdout)"},
       {"--prometheus", "FILE", kAllModes, "final counters as Prometheus text"},
       {"--write", "CAPTURE", kReplayBit, "replay: write the packets smtpguard would forward"},
@@ -45,8 +49,7 @@ const std::vector<OptionDoc>& optionDocs() {
       {"--flows", "N", kAllModes, "flow table capacity per worker (default 65536)"},
       {"--subscriber-slots", "N", kAllModes,
        "subscribers with statistics per worker (default 4096;\ndocs/subscribers.md)"},
-      {"--subscribers", "FILE", kReplayBit,
-       "replay: per-subscriber report at the end, as JSON"},
+      {"--subscribers", "FILE", kReplayBit, "replay: per-subscriber report at the end, as JSON"},
       {"--subscribers-csv", "FILE", kReplayBit, "replay: the same report as CSV"},
       {"--checksums", "M", kAllModes,
        "verify (live default) or off (replay default: captures taken\non a sending host carry "
@@ -272,6 +275,11 @@ std::optional<Options> parseOptions(int argc, char** argv, const Options& base, 
       if (!value(o.stats)) return std::nullopt;
     } else if (a == "--events") {
       if (!value(o.events)) return std::nullopt;
+    } else if (a == "--ipfix") {
+      if (!value(num)) return std::nullopt;
+      IpfixTarget target;
+      if (!parseIpfixTarget(num, target, error)) return std::nullopt;
+      o.ipfix = num;
     } else if (a == "--prometheus") {
       if (!value(o.prometheus)) return std::nullopt;
     } else if (a == "--write" && o.mode == Mode::kReplay) {

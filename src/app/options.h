@@ -28,14 +28,15 @@ struct Options {
   std::string inside, outside;        // inline
   std::string port;                   // monitor
   std::string policy;
-  std::string stats;       // "-" = stdout; empty = stdout at exit
-  std::string events;      // "-" = stdout; empty = not written (still counted)
-  std::string write;       // replay: pcap of what would be forwarded
-  std::string golden;      // replay: write the golden set to this dir (app/golden.h)
+  std::string stats;         // "-" = stdout; empty = stdout at exit
+  std::string events;        // "-" = stdout; empty = not written (still counted)
+  std::string write;         // replay: pcap of what would be forwarded
+  std::string golden;        // replay: write the golden set to this dir (app/golden.h)
   std::string check_golden;  // replay: compare with the golden set in this dir
-  std::string prometheus;  // counters also as Prometheus text to this file
+  std::string prometheus;    // counters also as Prometheus text to this file
   // Live modes: serve the counters as Prometheus text on ADDR:PORT (GET /metrics).
   std::string metrics_listen;
+  std::string ipfix;  // --ipfix: HOST:PORT, udp://HOST:PORT or tcp://HOST:PORT; empty: none
   // Live modes: rewrite --stats (and --prometheus) every this many seconds; 0 = at exit only.
   double stats_interval_s = 0;
   uint32_t flows = 65536;  // flow table capacity per worker

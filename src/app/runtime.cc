@@ -165,6 +165,12 @@ bool Runtime::setup(const std::vector<WorkerPlace>& places, std::string& error) 
   if (!flowsFitMemory(n_workers, opts_.flows, opts_.subscriber_slots, availableMemory(), error))
     return false;
   if (!events_.open(opts_.events, error)) return false;
+  if (!opts_.ipfix.empty()) {
+    IpfixTarget target;
+    if (!parseIpfixTarget(opts_.ipfix, target, error)) return false;
+    ipfix_ = std::make_unique<IpfixExporter>(target);
+    if (!ipfix_->start(error)) return false;
+  }
   if (!timestamp_.registerField(error)) return false;
   policy_ = std::make_unique<PolicyHandle>(n_workers);
   placement_ = std::make_unique<PlacementStats[]>(n_workers);
@@ -453,15 +459,24 @@ void Runtime::drainEvents() {
         port25_.note(batch[i]);
         // Rendered once here; every sink of lines takes this one.
         if (events_.enabled()) events_.write(renderEvent(batch[i]));
+        if (ipfix_ != nullptr) ipfix_->add(batch[i]);
         if (control_ != nullptr) control_->noteEvent(batch[i]);
       }
     }
   }
   events_.flush();
+  if (ipfix_ != nullptr) ipfix_->flush();
   noteEventErrors();
 }
 
 void Runtime::noteEventErrors() {
+  if (ipfix_ != nullptr) {
+    const uint64_t exported = ipfix_->exported(), dropped = ipfix_->dropped();
+    control_counters_.inc(Counter::kIpfixExported, exported - ipfix_exported_counted_);
+    control_counters_.inc(Counter::kIpfixDropped, dropped - ipfix_dropped_counted_);
+    ipfix_exported_counted_ = exported;
+    ipfix_dropped_counted_ = dropped;
+  }
   if (events_.lost() > events_lost_counted_) {
     control_counters_.inc(Counter::kEventsWriteFailed, events_.lost() - events_lost_counted_);
     events_lost_counted_ = events_.lost();
@@ -545,6 +560,7 @@ bool writeOutput(const std::string& path, const std::string& text, const char* w
 bool Runtime::finish(double elapsed_s) {
   drainEvents();
   events_.close();
+  if (ipfix_ != nullptr) ipfix_->stop();  // what is queued goes out first
   noteEventErrors();
   const bool events_ok = events_.error().empty();
   const bool report_ok = report(elapsed_s);

@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "app/ipfix_exporter.h"
 #include "app/options.h"
 #include "app/run_summary.h"
 #include "events/event_render.h"
@@ -138,6 +139,9 @@ class Runtime {
   // Where each worker's tables went (DPDK memory on its socket, or the heap as a fallback).
   std::unique_ptr<PlacementStats[]> placement_;
   EventWriter events_;
+  std::unique_ptr<IpfixExporter> ipfix_;  // --ipfix: smtp_flow records, as typed records
+  uint64_t ipfix_exported_counted_ = 0;
+  uint64_t ipfix_dropped_counted_ = 0;
   Port25Blocks port25_;  // for the human summary: blocked port-25 connections and clients
   uint64_t events_lost_counted_ = 0;
   bool events_error_reported_ = false;

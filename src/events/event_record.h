@@ -187,6 +187,10 @@ struct FlowRecord {
   uint64_t end_ns;          // last packet (never the idle time before a timeout)
   uint32_t bytes_toserver;  // TCP payload bytes, saturating
   uint32_t bytes_toclient;
+  uint32_t packets_toserver;  // every packet seen (blocked ones too), saturating
+  uint32_t packets_toclient;
+  uint32_t octets_toserver;  // their IP octets (headers and payload), saturating
+  uint32_t octets_toclient;
   uint16_t extensions;  // 1 << SmtpExtension
   uint16_t auth_mechs;  // 1 << SmtpAuthMech
   uint16_t messages;
@@ -196,6 +200,7 @@ struct FlowRecord {
   SmtpTlsKind tls;
   EndReason reason;
   Action verdict_action;
+  uint8_t tcp_flags;  // OR of every packet's
   bool starttls_offered : 1;
   bool starttls_attempted : 1;
   bool midstream : 1;
@@ -260,7 +265,7 @@ struct EventRecord {
   };
 };
 
-inline constexpr size_t kEventRecordSize = 528;
+inline constexpr size_t kEventRecordSize = 536;
 static_assert(std::is_trivially_copyable_v<EventRecord>);
 static_assert(offsetof(EventRecord, starttls) == 56);
 static_assert(sizeof(EventRecord) == kEventRecordSize, "record size changed: update the docs");

@@ -441,6 +441,14 @@ Worker::PacketVerdict Worker::handleSmtpPort(Bytes frame, const PacketInfo& info
   if (found.entry == nullptr) return PacketVerdict::kForward;  // a RST for no flow we know
   Flow& f = *found.entry;
   const FlowDir dir = found.dir;
+  FlowWindow& win = windows_[flows_.indexOf(f)];
+  if (found.created)
+    win = FlowWindow{{FlowWindow::kUnknown, FlowWindow::kUnknown},
+                     {FlowWindow::kSynUnseen, FlowWindow::kSynUnseen},
+                     0,
+                     {0, 0},
+                     {0, 0}};
+  countPacket(win, dir, info);
   if (f.app_ref & AppRef::kBlocked) {
     // A blocked connection stays blocked; a rejected client retrying its SYN (our RST was
     // lost) is reset again.
@@ -485,10 +493,6 @@ Worker::PacketVerdict Worker::handleSmtpPort(Bytes frame, const PacketInfo& info
   }
   // Reset here, after the lookup: a flow ended meanwhile (evicted) may have set it.
   session_block_ = SessionBlock::kNone;
-  FlowWindow& win = windows_[flows_.indexOf(f)];
-  if (found.created)
-    win = FlowWindow{{FlowWindow::kUnknown, FlowWindow::kUnknown},
-                     {FlowWindow::kSynUnseen, FlowWindow::kSynUnseen}};
   noteWindow(win, dir, info);
   // The inline rule (Handley, Paxson and Kreibich 2001): under an enforcing policy, while the
   // flow is still in clear, only bytes the engines inspected (or exact copies of them) leave.
@@ -1014,6 +1018,12 @@ void Worker::reportFlow(Flow& f, EndReason reason, uint64_t now_ns, const Record
       fr.verdict_enforced = verdict->enforced;
       fr.verdict_rule.set(verdict->rule);
     }
+    const FlowWindow& win = windows_[flows_.indexOf(f)];
+    fr.tcp_flags = win.tcp_flags;
+    fr.packets_toserver = win.packets[0];
+    fr.packets_toclient = win.packets[1];
+    fr.octets_toserver = win.octets[0];
+    fr.octets_toclient = win.octets[1];
     fr.has_ja = a != nullptr && a->has_ja;
     if (fr.has_ja) {
       std::copy_n(a->ja3.data(), sizeof fr.ja3, fr.ja3);

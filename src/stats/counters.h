@@ -113,6 +113,9 @@ namespace smtpguard {
   X(kEventsEmitted,           "events.emitted")                                       \
   X(kEventsDropped,           "events.dropped")                                       \
   X(kEventsWriteFailed,       "events.write_failed")                                  \
+  /* IPFIX export (docs/export.md) */                                                 \
+  X(kIpfixExported,           "ipfix.exported")                                       \
+  X(kIpfixDropped,            "ipfix.dropped")                                        \
   /* policy */                                                                        \
   X(kPolicyBlocked,           "policy.blocked")                                       \
   X(kPolicyRateLimited,       "policy.rate_limited")                                  \

@@ -225,7 +225,7 @@ TEST(EventRender, SubscriberAlert) {
 
 // Test that the record is as small as stated in its header, and fixed.
 TEST(EventRender, RecordSize) {
-  EXPECT_EQ(sizeof(EventRecord), 528u);
+  EXPECT_EQ(sizeof(EventRecord), 536u);
 }
 
 }  // namespace
