@@ -4,6 +4,8 @@
 
 #include <toml.hpp>
 
+#include "app/ipfix_target.h"
+
 #include <algorithm>
 #include <cctype>
 #include <cmath>
@@ -372,8 +374,10 @@ class ConfigReader {
   }
 
   void readOutputs(const Value& t) {
-    checkKeys(t, {"events", "stats", "prometheus", "metrics_listen", "stats_interval", "telemetry"},
-              "[outputs]");
+    checkKeys(
+        t,
+        {"events", "stats", "prometheus", "metrics_listen", "stats_interval", "telemetry", "ipfix"},
+        "[outputs]");
     Options& o = cfg_.options;
     readEvents(t);
     getPath(t, "stats", o.stats);
@@ -390,6 +394,18 @@ class ConfigReader {
                      "any free port)");
       } else {
         o.metrics_listen = listen;
+      }
+    }
+    std::string ipfix;
+    if (getString(t, "ipfix", ipfix, "ipfix = \"127.0.0.1:4739\"")) {
+      IpfixTarget target;
+      std::string error;
+      if (parseIpfixTarget(ipfix, target, error)) {
+        o.ipfix = ipfix;
+      } else {
+        diags_.error(posOf(*find(t, "ipfix")), "'" + ipfix + "' is not an IPFIX collector",
+                     "HOST:PORT (UDP), udp://HOST:PORT or tcp://HOST:PORT, e.g. "
+                     "\"127.0.0.1:4739\"");
       }
     }
     getSeconds(t, "stats_interval", 0.1, 86400, o.stats_interval_s, "stats_interval = 10", true);

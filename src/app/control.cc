@@ -13,7 +13,7 @@
 #include <thread>
 
 #include "app/runtime.h"
-#include "events/event_writer.h"
+#include "events/event_render.h"
 #include "flow/flow_table.h"
 #include "policy/prefix_table.h"
 #include "smtp/smtp_session.h"

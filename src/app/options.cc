@@ -1,5 +1,6 @@
 #include "app/options.h"
 
+#include "app/ipfix_target.h"
 #include "app/listen_address.h"
 #include "events/sink_spec.h"
 
@@ -39,6 +40,9 @@ const std::vector<OptionDoc>& optionDocs() {
        "events as JSON lines (EVE-compatible common fields) to OUT:\na FILE, - (stdout), "
        "redis://HOST:PORT/STREAM[?maxlen=N],\nsyslog (/dev/log), syslog:///SOCKET or "
        "syslog://HOST:PORT;\nrepeatable: one file, one Redis, one syslog at most"},
+      {"--ipfix", "[tcp://]HOST:PORT", kAllModes,
+       "export SMTP flow records as IPFIX (RFC 7011) to a collector,\nUDP unless tcp:// "
+       "(docs/export.md)"},
       {"--stats", "FILE|-", kAllModes, "final counters as one JSON object (default: stdout)"},
       {"--prometheus", "FILE", kAllModes, "final counters as Prometheus text"},
       {"--write", "CAPTURE", kReplayBit, "replay: write the packets smtpguard would forward"},
@@ -305,6 +309,11 @@ std::optional<Options> parseOptions(int argc, char** argv, const Options& base, 
         events_given = true;
       }
       if (!addEventOutput(o, v, error)) return std::nullopt;
+    } else if (a == "--ipfix") {
+      if (!value(num)) return std::nullopt;
+      IpfixTarget target;
+      if (!parseIpfixTarget(num, target, error)) return std::nullopt;
+      o.ipfix = num;
     } else if (a == "--prometheus") {
       if (!value(o.prometheus)) return std::nullopt;
     } else if (a == "--write" && o.mode == Mode::kReplay) {

@@ -39,6 +39,7 @@ struct Options {
   std::vector<std::string> event_sinks;
   // Live modes: serve the counters as Prometheus text on ADDR:PORT (GET /metrics).
   std::string metrics_listen;
+  std::string ipfix;  // --ipfix: HOST:PORT, udp://HOST:PORT or tcp://HOST:PORT; empty: none
   // Live modes: rewrite --stats (and --prometheus) every this many seconds; 0 = at exit only.
   double stats_interval_s = 0;
   uint32_t flows = 65536;  // flow table capacity per worker

@@ -11,11 +11,10 @@ namespace smtpguard {
 
 void Port25Blocks::note(const EventRecord& rec) {
   if (rec.type != EventType::kPolicyVerdict || rec.dst_port != 25) return;
-  const std::string_view body(rec.body, std::min<size_t>(rec.body_len, sizeof rec.body));
-  const bool blocking = body.find("\"action\":\"drop\"") != std::string_view::npos ||
-                        body.find("\"action\":\"reject\"") != std::string_view::npos;
+  const bool blocking =
+      rec.verdict.action == Action::kDrop || rec.verdict.action == Action::kReject;
   if (!blocking) return;
-  const bool enforced = body.find("\"enforced\":true") != std::string_view::npos;
+  const bool enforced = rec.verdict.enforced;
   uint64_t hi = 0, lo = 0;
   std::memcpy(&hi, rec.src.b, 8);
   std::memcpy(&lo, rec.src.b + 8, 8);

@@ -176,6 +176,12 @@ bool Runtime::setup(const std::vector<WorkerPlace>& places, std::string& error) 
     return false;
   if (!events_.open(opts_.events, error)) return false;
   if (!openSinks(error)) return false;
+  if (!opts_.ipfix.empty()) {
+    IpfixTarget target;
+    if (!parseIpfixTarget(opts_.ipfix, target, error)) return false;
+    ipfix_ = std::make_unique<IpfixExporter>(target);
+    if (!ipfix_->start(error)) return false;
+  }
   if (!timestamp_.registerField(error)) return false;
   policy_ = std::make_unique<PolicyHandle>(n_workers);
   placement_ = std::make_unique<PlacementStats[]>(n_workers);
@@ -475,8 +481,8 @@ bool Runtime::openSinks(std::string& error) {
 
 void Runtime::drainEvents() {
   EventRecord batch[32];
-  // Rendered once, for the file and every sink alike.
-  const bool render = events_.active() || !sinks_.empty();
+  // Rendered once, for the file and every sink of lines alike (IPFIX takes the typed record).
+  const bool render = events_.enabled() || !sinks_.empty();
   std::string line;
   for (rte_ring* r : rings_) {
     unsigned n;
@@ -485,15 +491,17 @@ void Runtime::drainEvents() {
         port25_.note(batch[i]);
         if (render) {
           line = renderEvent(batch[i]);
-          events_.writeLine(line);
+          events_.write(line);
           for (SinkSlot& s : sinks_) s.sink->write(eventTypeName(batch[i].type), line);
         }
+        if (ipfix_ != nullptr) ipfix_->add(batch[i]);
         if (control_ != nullptr) control_->noteEvent(batch[i]);
       }
     }
   }
   events_.flush();
   for (SinkSlot& s : sinks_) s.sink->flush();
+  if (ipfix_ != nullptr) ipfix_->flush();
   noteEventErrors();
 }
 
@@ -504,6 +512,13 @@ void Runtime::noteEventErrors() {
     control_counters_.inc(s.dropped, dropped - s.dropped_counted);
     s.sent_counted = sent;
     s.dropped_counted = dropped;
+  }
+  if (ipfix_ != nullptr) {
+    const uint64_t exported = ipfix_->exported(), dropped = ipfix_->dropped();
+    control_counters_.inc(Counter::kIpfixExported, exported - ipfix_exported_counted_);
+    control_counters_.inc(Counter::kIpfixDropped, dropped - ipfix_dropped_counted_);
+    ipfix_exported_counted_ = exported;
+    ipfix_dropped_counted_ = dropped;
   }
   if (events_.lost() > events_lost_counted_) {
     control_counters_.inc(Counter::kEventsWriteFailed, events_.lost() - events_lost_counted_);
@@ -590,6 +605,7 @@ bool Runtime::finish(double elapsed_s) {
   events_.close();
   // The sinks send what they hold (bounded: redis_sink.h), so their counts are final here.
   for (SinkSlot& s : sinks_) s.sink->close();
+  if (ipfix_ != nullptr) ipfix_->stop();  // what is queued goes out first
   noteEventErrors();
   const bool events_ok = events_.error().empty();
   const bool report_ok = report(elapsed_s);

@@ -10,9 +10,11 @@
 #include <utility>
 #include <vector>
 
+#include "app/ipfix_exporter.h"
 #include "app/options.h"
 #include "app/run_summary.h"
 #include "events/event_sink.h"
+#include "events/event_render.h"
 #include "events/event_writer.h"
 #include "pipeline/policy_handle.h"
 #include "pipeline/worker.h"
@@ -147,6 +149,9 @@ class Runtime {
   };
   std::vector<SinkSlot> sinks_;
   bool openSinks(std::string& error);
+  std::unique_ptr<IpfixExporter> ipfix_;  // --ipfix: smtp_flow records, as typed records
+  uint64_t ipfix_exported_counted_ = 0;
+  uint64_t ipfix_dropped_counted_ = 0;
   Port25Blocks port25_;  // for the human summary: blocked port-25 connections and clients
   uint64_t events_lost_counted_ = 0;
   bool events_error_reported_ = false;

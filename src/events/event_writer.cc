@@ -5,47 +5,11 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstddef>
 #include <cstdio>
 #include <cstring>
-#include <ctime>
 
 namespace smtpguard {
-
-std::string formatEveTimestamp(uint64_t ts_ns) {
-  time_t secs = static_cast<time_t>(ts_ns / 1000000000ull);
-  unsigned usec = static_cast<unsigned>((ts_ns % 1000000000ull) / 1000u);
-  tm t{};
-  gmtime_r(&secs, &t);
-  char buf[48];
-  size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &t);
-  std::snprintf(buf + n, sizeof buf - n, ".%06u+0000", usec);
-  return buf;
-}
-
-std::string renderEvent(const EventRecord& ev) {
-  char src[64], dst[64];
-  formatIp(ev.src, src, sizeof src);
-  formatIp(ev.dst, dst, sizeof dst);
-  std::string line;
-  line.reserve(256 + ev.body_len);
-  line += "{\"timestamp\":\"" + formatEveTimestamp(ev.ts_ns) + "\"";
-  line += ",\"flow_id\":" + std::to_string(ev.flow_id);
-  line += ",\"event_type\":\"";
-  line += eventTypeName(ev.type);
-  line += "\",\"src_ip\":\"";
-  line += src;
-  line += "\",\"src_port\":" + std::to_string(ev.src_port);
-  line += ",\"dest_ip\":\"";
-  line += dst;
-  line += "\",\"dest_port\":" + std::to_string(ev.dst_port);
-  line += ",\"proto\":\"TCP\"";
-  if (ev.body_len > 0) {
-    line += ',';
-    line.append(ev.body, ev.body_len < sizeof ev.body ? ev.body_len : sizeof ev.body);
-  }
-  line += '}';
-  return line;
-}
 
 namespace {
 
@@ -89,12 +53,7 @@ bool EventWriter::reopen(std::string& error) {
   return true;
 }
 
-void EventWriter::write(const EventRecord& ev) {
-  if (fd_ < 0) return;
-  writeLine(renderEvent(ev));
-}
-
-void EventWriter::writeLine(std::string_view line) {
+void EventWriter::write(std::string_view line) {
   if (fd_ < 0) return;
   buffer_ += line;
   buffer_ += '\n';
@@ -122,7 +81,7 @@ bool EventWriter::flush() {
   if (!ok) {
     // Every line not written to its end is lost.
     lost_ += static_cast<uint64_t>(
-        std::count(buffer_.begin() + static_cast<ptrdiff_t>(done), buffer_.end(), '\n'));
+        std::count(buffer_.begin() + static_cast<std::ptrdiff_t>(done), buffer_.end(), '\n'));
     cut_line_ = done > 0 && buffer_[done - 1] != '\n';
   }
   buffer_.clear();

@@ -1,22 +1,14 @@
 #pragma once
-// Renders event records as JSON lines whose common fields follow Suricata's EVE format
-// (timestamp, flow_id, event_type, src_ip, src_port, dest_ip, dest_port, proto), so existing
-// pipelines ingest them. Runs on the main lcore only.
+// Writes rendered event lines (event_render.h) to a file or standard output. Runs on the main
+// lcore only.
 
 #include <cstdint>
 #include <string>
 #include <string_view>
 
-#include "events/event_record.h"
+#include <string_view>
 
 namespace smtpguard {
-
-// ISO 8601 with microseconds and a numeric zone, as EVE writes it:
-// 2026-01-01T00:00:00.000123+0000.
-std::string formatEveTimestamp(uint64_t ts_ns);
-
-// One line, without the trailing newline.
-std::string renderEvent(const EventRecord& ev);
 
 // Lines are gathered in a buffer and written with write(2) at each flush(), so every failure
 // (a full disk, a closed pipe, /dev/full) is seen where it happens. A failed write loses the
@@ -39,11 +31,10 @@ class EventWriter {
   // the old file stays in use and false is returned with the reason in `error`. Nothing to do
   // for standard output or no output.
   bool reopen(std::string& error);
-  void write(const EventRecord& ev);
-  // One line rendered already (renderEvent), without its newline.
-  void writeLine(std::string_view line);
-  // Lines are written somewhere (a file or standard output).
-  bool active() const { return fd_ >= 0; }
+  // Whether lines go anywhere (a path was given): if not, there is no need to render them.
+  bool enabled() const { return fd_ >= 0; }
+  // One rendered line, without its newline.
+  void write(std::string_view line);
   // Writes what was gathered; false if it could not be written (then lost).
   bool flush();
   // Flushes and closes; false (with the reason in error()) if anything was ever lost.

@@ -1,6 +1,7 @@
 #pragma once
-// Builds an event record on the worker and hands it to the main lcore's writer through the
-// worker's single-producer ring. A full ring drops the event and counts it: the fast path
+// Fills a typed event record on the worker (facts only: enums, numbers, bounded strings; the
+// main lcore renders it) and hands it to the main lcore through the worker's single-producer
+// ring. A full ring drops the event and counts it: the fast path
 // never waits. Without a ring (the benchmark) nothing is built.
 
 #include <rte_ring.h>
@@ -9,7 +10,6 @@
 #include <cstdint>
 
 #include "events/event_record.h"
-#include "events/json_builder.h"
 #include "stats/counter_block.h"
 
 namespace smtpguard {
@@ -28,7 +28,7 @@ class EventEmitter {
 
   bool enabled() const { return ring_ != nullptr; }
 
-  // fill(JsonBuilder&) writes the type-specific members.
+  // fill(EventRecord&) writes the type's member of the record's union.
   template <typename Fill>
   void emit(EventType type, uint64_t ts_ns, uint64_t flow_id, const EventEndpoints& ends,
             Fill&& fill) {
@@ -41,9 +41,7 @@ class EventEmitter {
     record_.dst_port = ends.server_port;
     record_.type = type;
     record_.lcore = lcore_;
-    JsonBuilder body(record_.body, sizeof record_.body);
-    fill(body);
-    record_.body_len = static_cast<uint16_t>(body.size());
+    fill(record_);
     if (rte_ring_sp_enqueue_elem(ring_, &record_, sizeof record_) == 0) {
       counters_.inc(Counter::kEventsEmitted);
     } else {

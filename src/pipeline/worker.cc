@@ -69,55 +69,6 @@ Direction engineDir(FlowDir d) {
   return d == FlowDir::kToServer ? Direction::kClientToServer : Direction::kServerToClient;
 }
 
-const char* tlsKindName(SmtpTlsKind k) {
-  switch (k) {
-    case SmtpTlsKind::kStarttls:
-      return "starttls";
-    case SmtpTlsKind::kImplicit:
-      return "implicit";
-    case SmtpTlsKind::kNone:
-      break;
-  }
-  return "none";
-}
-
-const char* starttlsResultName(SmtpStarttlsResult r) {
-  switch (r) {
-    case SmtpStarttlsResult::kAccepted:
-      return "accepted";
-    case SmtpStarttlsResult::kRefused:
-      return "refused";
-    case SmtpStarttlsResult::kOther:
-      return "other";
-    case SmtpStarttlsResult::kNone:
-      break;
-  }
-  return "none";
-}
-
-// "TLS 1.3" for known versions, "0x7f1c" otherwise (drafts, GREASE, garbage).
-std::string_view tlsVersionName(uint16_t v, char (&buf)[8]) {
-  switch (v) {
-    case 0x0300:
-      return "SSLv3";
-    case 0x0301:
-      return "TLS 1.0";
-    case 0x0302:
-      return "TLS 1.1";
-    case 0x0303:
-      return "TLS 1.2";
-    case 0x0304:
-      return "TLS 1.3";
-    default:
-      break;
-  }
-  static constexpr char kHex[] = "0123456789abcdef";
-  buf[0] = '0';
-  buf[1] = 'x';
-  for (int i = 0; i < 4; ++i) buf[2 + i] = kHex[(v >> (12 - 4 * i)) & 15];
-  return {buf, 6};
-}
-
 // Checksums as the NIC found them where it checked (ol_flags), else computed here.
 bool checksumsGood(uint64_t ol_flags, Bytes frame, const PacketInfo& info) {
   const uint64_t ip = ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK;
@@ -212,13 +163,8 @@ EventEndpoints Worker::endpoints(const Flow& f) const {
 
 void Worker::SessionEvents::onStarttlsResult(uint16_t code) {
   facts_changed_ = true;
-  const char* result = code == 220 ? "accepted" : (code >= 400 && code < 600 ? "refused" : "other");
   w_.events_.emit(EventType::kSmtpStarttls, ts_ns_, w_.flows_.flowId(*flow_), w_.endpoints(*flow_),
-                  [&](JsonBuilder& b) {
-                    b.beginObject("smtp").beginObject("starttls");
-                    b.str("result", result).num("reply_code", code);
-                    b.endObject().endObject();
-                  });
+                  [&](EventRecord& r) { r.starttls.reply_code = code; });
 }
 
 void Worker::SessionEvents::onAuth(const SmtpAuthEvent& auth) {
@@ -227,10 +173,9 @@ void Worker::SessionEvents::onAuth(const SmtpAuthEvent& auth) {
   // Only the mechanism's canonical name and whether TLS protected it: never a byte of the
   // credential (the engine does not hand one over).
   w_.events_.emit(EventType::kSmtpAuth, ts_ns_, w_.flows_.flowId(*flow_), w_.endpoints(*flow_),
-                  [&](JsonBuilder& b) {
-                    b.beginObject("smtp").beginObject("auth");
-                    b.str("mechanism", auth.mech_name).boolean("tls", auth.tls_protected);
-                    b.endObject().endObject();
+                  [&](EventRecord& r) {
+                    r.auth.mech = auth.mech;
+                    r.auth.tls = auth.tls_protected;
                   });
 }
 
@@ -249,10 +194,9 @@ void Worker::SessionEvents::onAnomaly(SmtpAnomaly anomaly, std::string_view deta
     a->anomalies = static_cast<uint8_t>(a->anomalies | (1u << static_cast<unsigned>(anomaly)));
   }
   w_.events_.emit(EventType::kSmtpAnomaly, ts_ns_, w_.flows_.flowId(*flow_), w_.endpoints(*flow_),
-                  [&](JsonBuilder& b) {
-                    b.beginObject("smtp").beginObject("anomaly");
-                    b.str("name", anomalyName(anomaly)).str("detail", detail);
-                    b.endObject().endObject();
+                  [&](EventRecord& r) {
+                    r.anomaly.anomaly = anomaly;
+                    r.anomaly.detail.set(detail);
                   });
 }
 
@@ -496,6 +440,14 @@ Worker::PacketVerdict Worker::handleSmtpPort(Bytes frame, const PacketInfo& info
   if (found.entry == nullptr) return PacketVerdict::kForward;  // a RST for no flow we know
   Flow& f = *found.entry;
   const FlowDir dir = found.dir;
+  FlowWindow& win = windows_[flows_.indexOf(f)];
+  if (found.created)
+    win = FlowWindow{{FlowWindow::kUnknown, FlowWindow::kUnknown},
+                     {FlowWindow::kSynUnseen, FlowWindow::kSynUnseen},
+                     0,
+                     {0, 0},
+                     {0, 0}};
+  countPacket(win, dir, info);
   if (f.app_ref & AppRef::kBlocked) {
     // A blocked connection stays blocked; a rejected client retrying its SYN (our RST was
     // lost) is reset again.
@@ -540,10 +492,6 @@ Worker::PacketVerdict Worker::handleSmtpPort(Bytes frame, const PacketInfo& info
   }
   // Reset here, after the lookup: a flow ended meanwhile (evicted) may have set it.
   session_block_ = SessionBlock::kNone;
-  FlowWindow& win = windows_[flows_.indexOf(f)];
-  if (found.created)
-    win = FlowWindow{{FlowWindow::kUnknown, FlowWindow::kUnknown},
-                     {FlowWindow::kSynUnseen, FlowWindow::kSynUnseen}};
   noteWindow(win, dir, info);
   // The inline rule (Handley, Paxson and Kreibich 2001): under an enforcing policy, while the
   // flow is still in clear, only bytes the engines inspected (or exact copies of them) leave.
@@ -794,17 +742,6 @@ void Worker::noteSubscriber(const Flow& f, SubStat stat, uint64_t now_ns,
   if (fired != 0) fireDetectors(f, e, fired, now_ns);
 }
 
-namespace {
-
-// An address as text into `buf` (no allocation).
-std::string_view addrText(const IpAddr& a, char (&buf)[INET6_ADDRSTRLEN]) {
-  const char* r = a.isV4() ? inet_ntop(AF_INET, a.b + 12, buf, sizeof buf)
-                           : inet_ntop(AF_INET6, a.b, buf, sizeof buf);
-  return r == nullptr ? std::string_view() : std::string_view(buf);
-}
-
-}  // namespace
-
 void Worker::fireDetectors(const Flow& f, const SubscriberEntry& e, uint16_t fired,
                            uint64_t now_ns) {
   const PolicySnapshot& snap = *pol_->snapshot;
@@ -828,31 +765,26 @@ void Worker::fireDetectors(const Flow& f, const SubscriberEntry& e, uint16_t fir
     }
     counters_.inc(det.shadow ? Counter::kSubscribersShadowAlerts : Counter::kSubscribersAlerts);
     const SubscriberWindow& win = e.window[rule.window_slot];
-    events_.emit(EventType::kSubscriberAlert, now_ns, flows_.flowId(f), endpoints(f),
-                 [&](JsonBuilder& b) {
-                   b.beginObject("subscriber")
-                       .str("source", std::string_view(source, source_len))
-                       .str("detector", det.name)
-                       .str("stat", kSubStatNames[static_cast<size_t>(det.stat)])
-                       .num("count", e.windowStat(rule.window_slot, det.stat))
-                       .num("threshold", det.threshold)
-                       .num("window_s", win.len_s)
-                       .num("window_start", win.start_s)
-                       .str("action", det.quarantine ? "quarantine" : "alert")
-                       .boolean("shadow", det.shadow)
-                       .num("quarantined_until", until / 1000000000u)
-                       .num("first_seen_ms", e.first_ns / 1000000u)
-                       .num("last_seen_ms", e.last_ns / 1000000u);
-                   b.beginObject("totals");
-                   for (size_t s = 0; s < kSubStatCount; ++s) {
-                     b.num(kSubStatNames[s], e.stat(static_cast<SubStat>(s)));
-                   }
-                   b.endObject();
-                   char addr[kSampleDestinations][INET6_ADDRSTRLEN];
-                   b.strArray("sample_destinations", e.n_samples,
-                              [&](size_t i) { return addrText(e.samples[i], addr[i]); });
-                   b.endObject();
-                 });
+    events_.emit(
+        EventType::kSubscriberAlert, now_ns, flows_.flowId(f), endpoints(f), [&](EventRecord& r) {
+          SubscriberAlertRecord& al = r.alert;
+          al.source.set(std::string_view(source, source_len));
+          al.detector.set(det.name);
+          al.stat = det.stat;
+          al.count = e.windowStat(rule.window_slot, det.stat);
+          al.threshold = det.threshold;
+          al.window_s = win.len_s;
+          al.window_start = win.start_s;
+          al.quarantine_action = det.quarantine;
+          al.shadow = det.shadow;
+          al.quarantined_until = until / 1000000000u;
+          al.first_seen_ms = e.first_ns / 1000000u;
+          al.last_seen_ms = e.last_ns / 1000000u;
+          for (size_t s = 0; s < kSubStatCount; ++s) al.totals[s] = e.stat(static_cast<SubStat>(s));
+          al.n_samples =
+              static_cast<uint8_t>(std::min<size_t>(e.n_samples, kRecordSampleDestinations));
+          std::copy_n(e.samples, al.n_samples, al.samples);
+        });
   }
 }
 
@@ -879,14 +811,12 @@ void Worker::emitVerdict(const Flow& f, uint16_t rule_index, Action action, Stag
   const PolicySnapshot& snap = *pol_->snapshot;
   const std::string_view rule = ruleName(snap, rule_index);
   events_.emit(EventType::kPolicyVerdict, now_ns, flows_.flowId(f), endpoints(f),
-               [&](JsonBuilder& b) {
-                 b.beginObject("policy")
-                     .str("rule", rule)
-                     .str("action", actionName(action))
-                     .str("stage", stageName(stage))
-                     .boolean("enforced", enforced)
-                     .str("policy", snap.name())
-                     .endObject();
+               [&](EventRecord& r) {
+                 r.verdict.action = action;
+                 r.verdict.stage = stage;
+                 r.verdict.enforced = enforced;
+                 r.verdict.rule.set(rule);
+                 r.verdict.policy.set(snap.name());
                });
 }
 
@@ -989,19 +919,21 @@ void Worker::emitClientHello(const Flow& f, SmtpTlsKind kind, const ClientFinger
                              uint64_t now_ns) {
   if (!events_.enabled()) return;
   const ClientHelloInfo& h = *client_hello_;
-  char vbuf[8];
   events_.emit(
-      EventType::kTlsClientHello, now_ns, flows_.flowId(f), endpoints(f), [&](JsonBuilder& b) {
-        b.beginObject("tls");
-        b.str("from", tlsKindName(kind));
-        b.str("version", tlsVersionName(h.highestSupportedVersion(), vbuf));
-        if (h.has_server_name && h.server_name_length > 0) b.str("sni", h.serverName());
-        b.strArray("alpn", h.alpn_count, [&](size_t i) {
-          return std::string_view(h.alpn_bytes.data() + h.alpn_offset[i], h.alpn_length[i]);
-        });
-        b.str("ja4", fp.ja4.view());
-        b.beginObject("ja3").str("hash", fp.ja3.hash()).str("string", fp.ja3.string());
-        b.endObject().endObject();
+      EventType::kTlsClientHello, now_ns, flows_.flowId(f), endpoints(f), [&](EventRecord& r) {
+        ClientHelloRecord& c = r.hello;
+        c.from = kind;
+        c.version = h.highestSupportedVersion();
+        const std::string_view sni =
+            h.has_server_name && h.server_name_length > 0 ? h.serverName() : std::string_view();
+        c.setStrings(
+            sni, h.alpn_count,
+            [&](size_t i) {
+              return std::string_view(h.alpn_bytes.data() + h.alpn_offset[i], h.alpn_length[i]);
+            },
+            fp.ja3.string());
+        std::copy_n(fp.ja4.view().data(), sizeof c.ja4, c.ja4);
+        std::copy_n(fp.ja3.hash().data(), sizeof c.ja3_hash, c.ja3_hash);
       });
 }
 
@@ -1057,52 +989,45 @@ void Worker::reportFlow(Flow& f, EndReason reason, uint64_t now_ns, const Record
   }
   // First packet to last: the idle time before a timeout is not part of the session.
   const uint64_t last_ns = f.lastSeenNs();
-  const uint64_t duration_ns = last_ns > f.created_ns ? last_ns - f.created_ns : 0;
-  char vbuf[8];
-  events_.emit(EventType::kSmtpFlow, now_ns, flows_.flowId(f), endpoints(f), [&](JsonBuilder& b) {
-    b.beginObject("smtp");
-    if (!s.helo.empty()) b.str("helo", s.helo);
-    uint16_t ext_bits[16];
-    size_t n_ext = 0;
-    for (unsigned i = 0; i < 16; ++i)
-      if (s.extensions & (1u << i)) ext_bits[n_ext++] = static_cast<uint16_t>(i);
-    b.strArray("extensions", n_ext,
-               [&](size_t i) { return extensionName(static_cast<SmtpExtension>(ext_bits[i])); });
-    b.beginObject("starttls")
-        .boolean("offered", s.starttls_offered)
-        .boolean("attempted", s.starttls_attempted)
-        .str("result", starttlsResultName(s.starttls_result))
-        .endObject();
-    uint16_t mech_bits[16];
-    size_t n_mech = 0;
-    for (unsigned i = 1; i < 16; ++i)
-      if (s.auth_mechs & (1u << i)) mech_bits[n_mech++] = static_cast<uint16_t>(i);
-    b.strArray("auth_mechanisms", n_mech,
-               [&](size_t i) { return authMechName(static_cast<SmtpAuthMech>(mech_bits[i])); });
-    b.str("tls", tlsKindName(s.tls)).num("messages", s.messages);
-    b.endObject();
+  events_.emit(EventType::kSmtpFlow, now_ns, flows_.flowId(f), endpoints(f), [&](EventRecord& r) {
+    FlowRecord& fr = r.flow;
+    fr.start_ns = f.created_ns;
+    fr.end_ns = last_ns > f.created_ns ? last_ns : f.created_ns;
+    fr.bytes_toserver = f.bytesOf(FlowDir::kToServer);
+    fr.bytes_toclient = f.bytesOf(FlowDir::kToClient);
+    fr.extensions = s.extensions;
+    fr.auth_mechs = s.auth_mechs;
+    fr.messages = s.messages;
+    fr.starttls_result = s.starttls_result;
+    fr.tls = s.tls;
+    fr.reason = reason;
+    fr.starttls_offered = s.starttls_offered;
+    fr.starttls_attempted = s.starttls_attempted;
+    fr.midstream = f.midstream();
+    fr.helo.set(s.helo);
+    fr.has_server_hello = tls != nullptr;
     if (tls != nullptr) {
-      b.beginObject("tls")
-          .str("version", tlsVersionName(tls->server_version, vbuf))
-          .num("cipher_suite", tls->cipher_suite)
-          .str("ja3s", std::string_view(tls->ja3s.data(), tls->ja3s.size()))
-          .endObject();
+      fr.tls_version = tls->server_version;
+      fr.cipher_suite = tls->cipher_suite;
+      std::copy_n(tls->ja3s.data(), sizeof fr.ja3s, fr.ja3s);
     }
+    fr.has_verdict = verdict != nullptr;
     if (verdict != nullptr) {
-      b.beginObject("policy")
-          .str("rule", verdict->rule)
-          .str("action", actionName(verdict->action))
-          .boolean("enforced", verdict->enforced)
-          .endObject();
+      fr.verdict_action = verdict->action;
+      fr.verdict_enforced = verdict->enforced;
+      fr.verdict_rule.set(verdict->rule);
     }
-    b.beginObject("flow")
-        .num("bytes_toserver", f.bytesOf(FlowDir::kToServer))
-        .num("bytes_toclient", f.bytesOf(FlowDir::kToClient))
-        .num("age", duration_ns / 1000000000u)
-        .num("duration_ms", duration_ns / 1000000u)
-        .boolean("midstream", f.midstream())
-        .str("reason", endReasonName(reason))
-        .endObject();
+    const FlowWindow& win = windows_[flows_.indexOf(f)];
+    fr.tcp_flags = win.tcp_flags;
+    fr.packets_toserver = win.packets[0];
+    fr.packets_toclient = win.packets[1];
+    fr.octets_toserver = win.octets[0];
+    fr.octets_toclient = win.octets[1];
+    fr.has_ja = a != nullptr && a->has_ja;
+    if (fr.has_ja) {
+      std::copy_n(a->ja3.data(), sizeof fr.ja3, fr.ja3);
+      std::copy_n(a->ja4.data(), sizeof fr.ja4, fr.ja4);
+    }
   });
 }
 

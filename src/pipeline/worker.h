@@ -293,7 +293,18 @@ class Worker {
     static constexpr uint8_t kSynUnseen = 0xfe;  // wscale: that side's SYN was not seen
     uint32_t window[2];  // by FlowDir of the data it limits (the receiver's advertisement)
     uint8_t wscale[2];   // by FlowDir of the side's own segments; kNoWindowScale: no option
+    // For the flow record (IPFIX): every packet of the flow the worker saw, by FlowDir,
+    // blocked ones included; IP octets (headers and payload, per the IP lengths), saturating.
+    uint8_t tcp_flags;  // OR of the flags of every packet
+    uint32_t packets[2];
+    uint32_t octets[2];
   };
+  static void countPacket(FlowWindow& w, FlowDir dir, const PacketInfo& info) {
+    const auto d = static_cast<size_t>(dir);
+    w.tcp_flags = static_cast<uint8_t>(w.tcp_flags | info.tcp_flags);
+    if (w.packets[d] != UINT32_MAX) ++w.packets[d];
+    w.octets[d] = w.octets[d] > UINT32_MAX - info.l3_len ? UINT32_MAX : w.octets[d] + info.l3_len;
+  }
   // Records the window (and, on a SYN, the scale) the sender of a segment advertised.
   static void noteWindow(FlowWindow& w, FlowDir dir, const PacketInfo& info);
   // How far past the next expected byte a segment going `dir` may start.

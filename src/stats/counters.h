@@ -117,6 +117,9 @@ namespace smtpguard {
   X(kEventsRedisDropped,      "events.redis_dropped")                                 \
   X(kEventsSyslogSent,        "events.syslog_sent")                                   \
   X(kEventsSyslogDropped,     "events.syslog_dropped")                                \
+  /* IPFIX export (docs/export.md) */                                                 \
+  X(kIpfixExported,           "ipfix.exported")                                       \
+  X(kIpfixDropped,            "ipfix.dropped")                                        \
   /* policy */                                                                        \
   X(kPolicyBlocked,           "policy.blocked")                                       \
   X(kPolicyRateLimited,       "policy.rate_limited")                                  \

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "app/ipfix_target.h"
+
 #include <string>
 #include <vector>
 
@@ -42,6 +44,7 @@ stats = "-"
 prometheus = "m.prom"
 metrics_listen = "[::1]:9464"
 stats_interval = 2.5
+ipfix = "tcp://[::1]:4739"
 [flows]
 capacity = 1024
 checksums = "off"
@@ -70,6 +73,7 @@ write = "out.pcap"
   EXPECT_EQ(o.prometheus, "/etc/smtpguard/m.prom");
   EXPECT_EQ(o.metrics_listen, "[::1]:9464");
   EXPECT_DOUBLE_EQ(o.stats_interval_s, 2.5);
+  EXPECT_EQ(o.ipfix, "tcp://[::1]:4739");
   EXPECT_EQ(o.flows, 1024u);
   EXPECT_EQ(o.checksums, "off");
   EXPECT_EQ(o.fragments, "drop");
@@ -146,6 +150,28 @@ TEST(ConfigFile, MetricsListenAsOnTheCommandLine) {
     load(std::string("[outputs]\nmetrics_listen = \"") + bad + "\"\n", d);
     EXPECT_EQ(d.errorCount(), 1u) << bad;
   }
+}
+
+// Test that an IPFIX collector that is no HOST:PORT is an error at its value, and that the
+// forms docs/export.md gives parse to transport, host and port.
+TEST(ConfigFile, IpfixTarget) {
+  Diagnostics d;
+  load("[outputs]\nipfix = \"collector\"\n", d);
+  ASSERT_EQ(d.errorCount(), 1u) << formatDiagnostics(d);
+  EXPECT_EQ(d.sorted()[0].pos.line, 2u);
+  IpfixTarget t;
+  std::string error;
+  ASSERT_TRUE(parseIpfixTarget("127.0.0.1:4739", t, error)) << error;
+  EXPECT_FALSE(t.tcp);
+  EXPECT_EQ(t.host, "127.0.0.1");
+  EXPECT_EQ(t.port, "4739");
+  ASSERT_TRUE(parseIpfixTarget("tcp://[2001:db8::1]:9995", t, error)) << error;
+  EXPECT_TRUE(t.tcp);
+  EXPECT_EQ(t.host, "2001:db8::1");
+  ASSERT_TRUE(parseIpfixTarget("udp://collector.example:4739", t, error)) << error;
+  EXPECT_FALSE(t.tcp);
+  for (const char* bad : {"", "4739", "host:", "host:0", "host:65536", "sctp://h:1", "tcp://:1"})
+    EXPECT_FALSE(parseIpfixTarget(bad, t, error)) << bad;
 }
 
 // Test that invalid UTF-8 is refused before toml11 sees it (toml11 asserts on it).
