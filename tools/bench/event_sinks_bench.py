@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """What each event sink costs per flow (docs/scale-out.md): one replay of a capture, many passes,
-with events counted only, to a file, to a Redis stream, to syslog, each run REPEATS times in
+with events counted only, to a file, to a Redis stream, to syslog, and flow records to IPFIX (Debian's
+nfcapd on loopback), each run REPEATS times in
 turn (interleaved, so a busy neighbour hurts every variant alike); the median of each, and its
 ratio to the run without a sink.
 
@@ -37,7 +38,9 @@ def free_port():
 def run(binary, capture, loops, tmp, sink):
     stats = os.path.join(tmp, "stats.json")
     args = [binary, "replay", capture, "--loop", str(loops), "--no-summary", "--stats", stats]
-    if sink is not None:
+    if sink is not None and sink.startswith("ipfix:"):
+        args += ["--ipfix", sink[len("ipfix:"):]]
+    elif sink is not None:
         args += ["--events", sink]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.monotonic()
@@ -96,12 +99,19 @@ def main():
 
         reader = threading.Thread(target=drain, daemon=True)
         reader.start()
+        # IPFIX: Debian's nfcapd as the collector, on loopback UDP.
+        ipfix_port = free_port()
+        nfdir = os.path.join(tmp, "nfcapd")
+        os.makedirs(nfdir)
+        nfcapd = subprocess.Popen(["nfcapd", "-b", "127.0.0.1", "-p", str(ipfix_port), "-w", nfdir],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(0.5)
         variants = {
             "none": None,
             "file": os.path.join(tmp, "eve.json"),
             "redis": f"redis://127.0.0.1:{port}/bench?maxlen=10000000",
             "syslog": f"syslog://{sock_path}",
+            "ipfix": f"ipfix:127.0.0.1:{ipfix_port}",
         }
         results = {k: [] for k in variants}
         try:
@@ -117,6 +127,8 @@ def main():
             stop.set()
             redis.kill()
             redis.wait()
+            nfcapd.terminate()
+            nfcapd.wait()
         c0 = results["none"][0][2]
         flows, events = c0["flows.created"], c0["events.emitted"]
         print(f"capture {a.capture} --loop {a.loop}: {flows} flows, {events} events, "
@@ -130,9 +142,11 @@ def main():
             cpu = statistics.median(r[1] for r in runs)
             last = runs[-1][2]
             sent = {"redis": last.get("events.redis_sent"),
-                    "syslog": last.get("events.syslog_sent")}.get(name, "-")
+                    "syslog": last.get("events.syslog_sent"),
+                    "ipfix": last.get("ipfix.exported")}.get(name, "-")
             dropped = {"redis": last.get("events.redis_dropped"),
                        "syslog": last.get("events.syslog_dropped"),
+                       "ipfix": last.get("ipfix.dropped"),
                        "file": last.get("events.write_failed")}.get(name, "-")
             per_flow = (cpu - base_cpu) / flows * 1e6
             print(f"{name:8} {wall:8.2f} {wall / base_wall:6.2f} {cpu:7.2f} {cpu / base_cpu:6.2f} "
