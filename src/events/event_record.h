@@ -64,7 +64,7 @@ struct BoundedText {
   static constexpr size_t capacity() { return N; }
   void set(std::string_view s) {
     len = static_cast<Len>(s.size() < N ? s.size() : N);
-    std::memcpy(text, s.data(), len);
+    if (len != 0) std::memcpy(text, s.data(), len);  // an empty view's data() may be null
   }
   std::string_view view() const { return {text, len <= N ? len : N}; }
 };
@@ -113,13 +113,13 @@ struct ClientHelloRecord {
   void setStrings(std::string_view sni, size_t n_alpn, Alpn&& alpn, std::string_view ja3_string) {
     size_t at = 0;
     sni_len = static_cast<uint8_t>(sni.size() < 255 ? sni.size() : 255);
-    std::memcpy(arena, sni.data(), sni_len);
+    if (sni_len != 0) std::memcpy(arena, sni.data(), sni_len);
     at = sni_len;
     alpn_count = 0;
     for (size_t i = 0; i < n_alpn && i < kRecordMaxAlpn; ++i) {
       std::string_view p = alpn(i);
       if (p.size() > 255 || at + p.size() > kArena) break;
-      std::memcpy(arena + at, p.data(), p.size());
+      if (!p.empty()) std::memcpy(arena + at, p.data(), p.size());
       at += p.size();
       alpn_length[alpn_count++] = static_cast<uint8_t>(p.size());
     }
