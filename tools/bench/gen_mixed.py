@@ -137,7 +137,7 @@ def bulk_lines(rng, port, blob):
     if port in (80, 8080):
         req = b"GET /file HTTP/1.1\r\nHost: www.example.test\r\n\r\n"
     elif port == 110:
-        req = b"USER bench\r\n"
+        req = b"CAPA\r\n"
     else:
         req = client_hello("www.example.test")
     lines = [(True, req)]
