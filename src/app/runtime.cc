@@ -162,7 +162,8 @@ Runtime::~Runtime() {
 bool Runtime::setup(const std::vector<WorkerPlace>& places, std::string& error) {
   const auto n_workers = static_cast<unsigned>(places.size());
   // Workers allocate and touch their tables up front: too many flows is an error here.
-  if (!flowsFitMemory(n_workers, opts_.flows, opts_.subscriber_slots, availableMemory(), error)) return false;
+  if (!flowsFitMemory(n_workers, opts_.flows, opts_.subscriber_slots, availableMemory(), error))
+    return false;
   if (!events_.open(opts_.events, error)) return false;
   if (!timestamp_.registerField(error)) return false;
   policy_ = std::make_unique<PolicyHandle>(n_workers);
@@ -215,7 +216,12 @@ bool Runtime::setup(const std::vector<WorkerPlace>& places, std::string& error) 
     wc.events = ring;
     wc.inject_pool = places[w].inject_pool;
     wc.socket = places[w].socket;
-    wc.memory = MemorySource{dpdkTableAlloc, dpdkTableFree, places[w].socket, &placement_[w]};
+    // Replay: the heap. Its large blocks are fresh mappings, faulted in only where used and
+    // unmapped at exit, while DPDK zeroes every byte it frees (the pools' untouched pages
+    // included); a replay runs on one lcore with no device, so placement buys nothing.
+    wc.memory = opts_.mode == Mode::kReplay
+                    ? MemorySource{nullptr, nullptr, places[w].socket, &placement_[w]}
+                    : MemorySource{dpdkTableAlloc, dpdkTableFree, places[w].socket, &placement_[w]};
     wc.lcore = static_cast<uint8_t>(w);
     try {
       workers_.push_back(std::make_unique<Worker>(wc, *policy_));

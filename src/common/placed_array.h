@@ -30,8 +30,10 @@ class PlacedArray {
  public:
   PlacedArray() = default;
   // n value-initialised objects; throws std::bad_alloc when neither the source nor the heap
-  // has room (control plane only).
-  PlacedArray(size_t n, const MemorySource& src) : n_(n) {
+  // has room (control plane only). `construct` false: storage only, the caller constructs each
+  // object before use (ObjectPool, when it lends one out), so no page of it is touched here;
+  // only for trivially destructible T, whose destructor the array then calls on storage alone.
+  PlacedArray(size_t n, const MemorySource& src, bool construct = true) : n_(n) {
     if (n == 0) return;
     const size_t bytes = n * sizeof(T);
     void* p = src.alloc != nullptr ? src.alloc(bytes, alignof(T), src.socket) : nullptr;
@@ -43,7 +45,9 @@ class PlacedArray {
       if (src.stats != nullptr) src.stats->heap_bytes += bytes;
     }
     data_ = static_cast<T*>(p);
-    for (size_t i = 0; i < n; ++i) new (&data_[i]) T();
+    if (construct) {
+      for (size_t i = 0; i < n; ++i) new (&data_[i]) T();
+    }
   }
   ~PlacedArray() { reset(); }
   PlacedArray(PlacedArray&& o) noexcept
