@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <new>
 #include <utility>
 
@@ -23,6 +24,11 @@ struct MemorySource {
   void (*release)(void* p) = nullptr;
   int socket = -1;
   PlacementStats* stats = nullptr;  // optional
+  // Storage left unconstructed (PlacedArray's construct = false) is not touched up front
+  // either: its pages are faulted in as they are used. For replay, whose pools mostly stay
+  // unused; not for live traffic or the benchmark, whose fast path must not take page faults
+  // (there such storage is zeroed, every page touched, at construction).
+  bool lazy = false;
 };
 
 template <class T>
@@ -47,6 +53,8 @@ class PlacedArray {
     data_ = static_cast<T*>(p);
     if (construct) {
       for (size_t i = 0; i < n; ++i) new (&data_[i]) T();
+    } else if (!src.lazy) {
+      std::memset(p, 0, bytes);
     }
   }
   ~PlacedArray() { reset(); }
