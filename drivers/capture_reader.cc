@@ -2,6 +2,7 @@
 
 #include <pcap/pcap.h>
 
+#include <cstdio>
 #include <cstring>
 
 #include "common/bytes.h"
@@ -40,7 +41,19 @@ bool CaptureReader::open(const std::string& path) {
   error_.clear();
   char errbuf[PCAP_ERRBUF_SIZE] = {};
   // Nanosecond precision: libpcap scales microsecond files up, so both read alike.
-  pcap_ = pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_NANO, errbuf);
+  // Read through a 1 MiB stdio buffer of ours: libpcap's own FILE reads 4 KiB a system call,
+  // 90,000 calls for a 350 MB capture. "-" (stdin), or a file fopen cannot open, goes to
+  // libpcap, which says why.
+  FILE* file = path == "-" ? nullptr : std::fopen(path.c_str(), "rb");
+  if (file != nullptr) {
+    io_buffer_.resize(1 << 20);
+    std::setvbuf(file, io_buffer_.data(), _IOFBF, io_buffer_.size());
+    pcap_ = pcap_fopen_offline_with_tstamp_precision(file, PCAP_TSTAMP_PRECISION_NANO, errbuf);
+    if (pcap_ == nullptr) std::fclose(file);
+  } else {
+    pcap_ =
+        pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_NANO, errbuf);
+  }
   if (pcap_ == nullptr) {
     error_ = std::string("cannot read capture ") + path + ": " + errbuf;
     return false;

@@ -41,6 +41,7 @@ class CaptureReader {
   pcap_t* pcap_ = nullptr;
   int linktype_ = 0;
   std::vector<uint8_t> buffer_;
+  std::vector<char> io_buffer_;  // the capture file's stdio buffer (outlives pcap_)
   std::string error_;
 };
 

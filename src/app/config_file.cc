@@ -99,8 +99,10 @@ class ConfigReader {
     if (const Value* t = table(root, "flows")) {
       checkKeys(*t, {"capacity", "subscriber_slots", "checksums", "fragments"}, "[flows]");
       int64_t n = 0;
-      if (getInt(*t, "capacity", 16, int64_t{1} << 26, n, "capacity = 65536"))
+      if (getInt(*t, "capacity", 16, int64_t{1} << 26, n, "capacity = 65536")) {
         o.flows = static_cast<uint32_t>(n);
+        o.flows_given = true;
+      }
       if (getInt(*t, "subscriber_slots", 16, int64_t{1} << 24, n, "subscriber_slots = 4096"))
         o.subscriber_slots = static_cast<uint32_t>(n);
       getChoice(*t, "checksums", {"verify", "off"}, o.checksums);

@@ -337,6 +337,7 @@ std::optional<Options> parseOptions(int argc, char** argv, const Options& base, 
         return std::nullopt;
       }
       o.flows = static_cast<uint32_t>(v);
+      o.flows_given = true;
     } else if (a == "--subscribers" && o.mode == Mode::kReplay) {
       if (!value(o.subscribers)) return std::nullopt;
     } else if (a == "--subscribers-csv" && o.mode == Mode::kReplay) {

@@ -6,6 +6,8 @@
 #include <rte_mbuf_dyn.h>
 #include <rte_mempool.h>
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
@@ -22,11 +24,34 @@
 namespace smtpguard {
 namespace {
 
-// The largest frame an mbuf of the replay pool holds: captures taken on hosts with segment
-// offload can hold frames far beyond the MTU.
+// Frames go into mbufs of the default size (2 KiB of data); larger ones (captures taken on hosts
+// with segment offload hold frames far beyond the MTU) into mbufs of the largest size, from a
+// second pool made only when the capture has such a frame: start-up and exit (DPDK zeroes
+// what it frees) pay for 64 KiB mbufs only then.
 constexpr uint16_t kReplayDataRoom = UINT16_MAX;
-constexpr unsigned kReplayPoolSize = 511;  // a burst in flight plus injected packets
+constexpr unsigned kReplayPoolSize = 511;      // a burst in flight plus injected packets
+constexpr unsigned kReplayJumboPoolSize = 63;  // a burst of jumbo frames in flight
 constexpr uint16_t kReplayBurst = 32;
+// The fewest bytes a flow takes in a capture file: a 16-byte record header and a frame of 40
+// bytes (raw IPv4 and TCP headers, no link layer).
+constexpr uint64_t kMinFlowBytes = 56;
+
+// Without --flows (or [flows] capacity), a flow table no larger than the capture can fill:
+// memory and start-up follow the work (a 276-frame sample needs 1,024 entries, not 65,536).
+// With --loop N each pass's flows may still be in the table while the next pass's arrive (they
+// expire at most 32 a burst), so N times that; never more than the default. The table never
+// fills where the default one would not, so the output is the same. Captures read from a pipe
+// keep the default.
+uint32_t replayFlows(const Options& opts) {
+  if (opts.flows_given) return opts.flows;
+  struct stat st {};
+  if (stat(opts.capture.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return opts.flows;
+  const uint64_t most =
+      static_cast<uint64_t>(st.st_size) / kMinFlowBytes * std::max<uint64_t>(opts.loop, 1);
+  uint32_t flows = 1024;  // the pools' own minimum sizes make anything less no cheaper
+  while (flows < most && flows < opts.flows) flows <<= 1;
+  return std::min(flows, opts.flows);
+}
 
 void emit(CaptureWriter& writer, Worker& worker, rte_mbuf** pkts, uint16_t n,
           const MbufTimestamp& timestamp, uint64_t fallback_ts) {
@@ -81,8 +106,10 @@ int runReplay(const Options& opts) {
     std::fprintf(stderr, "smtpguard: %s\n", writer.error().c_str());
     return 1;
   }
-  rte_mempool* pool = rte_pktmbuf_pool_create("sg_replay", kReplayPoolSize, 0, 0, kReplayDataRoom,
-                                              static_cast<int>(rte_socket_id()));
+  rte_mempool* pool =
+      rte_pktmbuf_pool_create("sg_replay", kReplayPoolSize, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
+                              static_cast<int>(rte_socket_id()));
+  rte_mempool* jumbo_pool = nullptr;  // made at the first frame that needs it
   if (pool == nullptr) {
     // The ring handler is a DPDK plugin (librte_mempool_ring), not linked: a package without
     // it fails here, not for want of memory.
@@ -92,7 +119,9 @@ int runReplay(const Options& opts) {
                  rte_strerror(rte_errno));
     return 1;
   }
-  Runtime rt(opts);
+  Options sized = opts;
+  sized.flows = replayFlows(opts);
+  Runtime rt(sized);
   std::string error;
   if (!rt.setup({{.inject_pool = pool, .socket = static_cast<int>(rte_socket_id())}}, error)) {
     std::fprintf(stderr, "smtpguard: %s\n", error.c_str());
@@ -157,7 +186,17 @@ int runReplay(const Options& opts) {
         if (writer.isOpen()) writer.write(ts, frame.data);
         continue;
       }
-      rte_mbuf* m = rte_pktmbuf_alloc(pool);
+      const size_t room = RTE_MBUF_DEFAULT_BUF_SIZE - RTE_PKTMBUF_HEADROOM;
+      if (frame.data.size() > room && jumbo_pool == nullptr) {
+        jumbo_pool = rte_pktmbuf_pool_create("sg_replay_jumbo", kReplayJumboPoolSize, 0, 0,
+                                             kReplayDataRoom, static_cast<int>(rte_socket_id()));
+        if (jumbo_pool == nullptr) {
+          std::fprintf(stderr, "smtpguard: cannot create the replay pool for large frames: %s\n",
+                       rte_strerror(rte_errno));
+          return 1;
+        }
+      }
+      rte_mbuf* m = rte_pktmbuf_alloc(frame.data.size() > room ? jumbo_pool : pool);
       if (m == nullptr) {
         std::fprintf(stderr, "smtpguard: replay mbuf pool exhausted\n");
         return 1;
@@ -201,6 +240,7 @@ int runReplay(const Options& opts) {
   }
   outputs_ok = rt.finish(elapsed) && outputs_ok;
   rte_mempool_free(pool);
+  rte_mempool_free(jumbo_pool);
   return read_error.empty() && outputs_ok ? 0 : 1;
 }
 

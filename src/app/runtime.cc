@@ -233,7 +233,12 @@ bool Runtime::setup(const std::vector<WorkerPlace>& places, std::string& error) 
     wc.events = ring;
     wc.inject_pool = places[w].inject_pool;
     wc.socket = places[w].socket;
-    wc.memory = MemorySource{dpdkTableAlloc, dpdkTableFree, places[w].socket, &placement_[w]};
+    // Replay: the heap, lazily. Its large blocks are fresh mappings, faulted in only where used
+    // and unmapped at exit, while DPDK zeroes every byte it frees (the pools' untouched pages
+    // included); a replay runs on one lcore with no device, so placement buys nothing.
+    wc.memory = opts_.mode == Mode::kReplay
+                    ? MemorySource{nullptr, nullptr, places[w].socket, &placement_[w], true}
+                    : MemorySource{dpdkTableAlloc, dpdkTableFree, places[w].socket, &placement_[w]};
     wc.lcore = static_cast<uint8_t>(w);
     try {
       workers_.push_back(std::make_unique<Worker>(wc, *policy_));

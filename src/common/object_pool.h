@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <new>
+#include <type_traits>
 
 #include "common/placed_array.h"
 
@@ -18,9 +19,14 @@ inline constexpr PoolHandle kNoHandle = UINT32_MAX;
 
 template <typename T>
 class ObjectPool {
+  // Objects are constructed when lent out (acquire), not up front: a pool's pages are touched
+  // only as far as it is used, so a replay of a small capture, or a live start, does not fault
+  // in and zero tens of MiB of buffers it may never need (issue 16).
+  static_assert(std::is_trivially_destructible_v<T>, "pool storage is never destroyed per object");
+
  public:
   explicit ObjectPool(uint32_t capacity, const MemorySource& memory = {})
-      : objects_(capacity, memory),
+      : objects_(capacity, memory, /*construct=*/false),
         free_(capacity, memory),
         n_free_(capacity),
         capacity_(capacity) {
@@ -39,8 +45,7 @@ class ObjectPool {
   PoolHandle acquire() {
     if (n_free_ == 0) return kNoHandle;
     PoolHandle h = free_[--n_free_];
-    objects_[h].~T();
-    new (&objects_[h]) T;
+    new (&objects_[h]) T;  // over the last object lent from here, if any (nothing to destroy)
     return h;
   }
   void release(PoolHandle h) {

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <new>
 #include <utility>
 
@@ -23,6 +24,11 @@ struct MemorySource {
   void (*release)(void* p) = nullptr;
   int socket = -1;
   PlacementStats* stats = nullptr;  // optional
+  // Storage left unconstructed (PlacedArray's construct = false) is not touched up front
+  // either: its pages are faulted in as they are used. For replay, whose pools mostly stay
+  // unused; not for live traffic or the benchmark, whose fast path must not take page faults
+  // (there such storage is zeroed, every page touched, at construction).
+  bool lazy = false;
 };
 
 template <class T>
@@ -30,8 +36,10 @@ class PlacedArray {
  public:
   PlacedArray() = default;
   // n value-initialised objects; throws std::bad_alloc when neither the source nor the heap
-  // has room (control plane only).
-  PlacedArray(size_t n, const MemorySource& src) : n_(n) {
+  // has room (control plane only). `construct` false: storage only, the caller constructs each
+  // object before use (ObjectPool, when it lends one out), so no page of it is touched here;
+  // only for trivially destructible T, whose destructor the array then calls on storage alone.
+  PlacedArray(size_t n, const MemorySource& src, bool construct = true) : n_(n) {
     if (n == 0) return;
     const size_t bytes = n * sizeof(T);
     void* p = src.alloc != nullptr ? src.alloc(bytes, alignof(T), src.socket) : nullptr;
@@ -43,7 +51,11 @@ class PlacedArray {
       if (src.stats != nullptr) src.stats->heap_bytes += bytes;
     }
     data_ = static_cast<T*>(p);
-    for (size_t i = 0; i < n; ++i) new (&data_[i]) T();
+    if (construct) {
+      for (size_t i = 0; i < n; ++i) new (&data_[i]) T();
+    } else if (!src.lazy) {
+      std::memset(p, 0, bytes);
+    }
   }
   ~PlacedArray() { reset(); }
   PlacedArray(PlacedArray&& o) noexcept

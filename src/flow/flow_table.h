@@ -6,8 +6,9 @@
 // Everything is allocated at construction: entries in one array, an open-addressed index of
 // (hash, entry) pairs at load factor <= 0.5 (linear probing, backward-shift deletion: no
 // tombstones), a free list and one intrusive LRU list per timeout class. A packet costs one
-// hash, a short probe and an O(1) move to the tail of its list; expiry pops list heads, whose
-// flows are the oldest in their class, so the sweep never scans live flows. No locks: one table
+// hash, a short probe and, once per millisecond at most, an O(1) move to the tail of its list;
+// expiry pops list heads, whose flows are the oldest in their class, so the sweep never scans
+// live flows. No locks: one table
 // per worker lcore.
 
 #include <algorithm>
@@ -578,9 +579,17 @@ class FlowTable {
     uint32_t& b = e.bytes[static_cast<size_t>(dir)];
     b = p.payload_len > UINT32_MAX - b ? UINT32_MAX : b + p.payload_len;
 
-    e.last_seen_ms = static_cast<uint32_t>(clock_ms_);
+    // Each list is ordered by last_seen_ms at the clock's resolution, and that is all expiry and
+    // eviction need: a flow seen again within the millisecond it was last seen keeps its place
+    // (its last_seen_ms does not change), so a burst of one flow's packets, or of many flows
+    // within a millisecond, relinks each flow once (the relink writes into two other entries'
+    // cache lines). Between flows last seen in the same millisecond the list's order is no
+    // longer that of the last packet: eviction then takes any of those, all equally idle.
+    const auto now_ms = static_cast<uint32_t>(clock_ms_);
+    const bool moved = e.last_seen_ms != now_ms;
+    e.last_seen_ms = now_ms;
     const uint8_t new_class = classOf(e);
-    if (new_class != old_class || lists_[new_class].tail != idx) {
+    if (new_class != old_class || (moved && lists_[new_class].tail != idx)) {
       unlink(old_class, idx);
       append(new_class, idx);
     }

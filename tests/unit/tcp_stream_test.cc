@@ -524,5 +524,29 @@ TEST(TcpStream, ResetForgetsEverything) {
   EXPECT_EQ(f.out, "new");
 }
 
+// Test that a pool constructs an object when it lends it out, not all of them up front: a
+// worker's pools hold tens of MiB that a short replay never touches (issue 16, start-up).
+struct CountedObject {
+  static inline int constructed = 0;
+  CountedObject() { ++constructed; }
+  uint8_t bytes[4096];
+};
+
+TEST(ObjectPool, ConstructsOnAcquireOnly) {
+  CountedObject::constructed = 0;
+  ObjectPool<CountedObject> pool(256);
+  EXPECT_EQ(CountedObject::constructed, 0);
+  const PoolHandle a = pool.acquire();
+  const PoolHandle b = pool.acquire();
+  ASSERT_NE(a, kNoHandle);
+  ASSERT_NE(b, kNoHandle);
+  EXPECT_NE(a, b);
+  EXPECT_EQ(CountedObject::constructed, 2);
+  pool.release(a);
+  EXPECT_EQ(pool.acquire(), a);  // a released handle is lent again, constructed afresh
+  EXPECT_EQ(CountedObject::constructed, 3);
+  EXPECT_EQ(pool.inUse(), 2u);
+}
+
 }  // namespace
 }  // namespace smtpguard

@@ -112,6 +112,19 @@ const std::vector<std::pair<bool, std::string_view>> kWebSession = {
     {false, "HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\nhello world\n"},
 };
 
+// IMIX (7:4:1 frames of 64, 594 and 1518 bytes with FCS: 6, 536 and 1460 bytes of TCP
+// payload over a 54-byte header): one TLS-like download of 12 segments.
+std::vector<std::pair<bool, std::string_view>> imixSession() {
+  static const std::string small(6, 'a'), medium(536, 'b'), large(1460, 'c');
+  std::vector<std::pair<bool, std::string_view>> lines;
+  const char pattern[] = "SMSLSMSSMSSS";  // 7 S, 4 M, 1 L
+  for (size_t k = 0; pattern[k] != '\0'; ++k) {
+    const std::string& p = pattern[k] == 'S' ? small : pattern[k] == 'M' ? medium : large;
+    lines.emplace_back(pattern[k] == 'S', p);  // small ones from the client, the rest back
+  }
+  return lines;
+}
+
 uint32_t subscriber(uint32_t i) {
   return 0x64400000u + (i & 0x3fffffu);
 }  // 100.64.0.0/10
@@ -126,6 +139,8 @@ const std::vector<MixInfo>& mixes() {
       {"passthrough", "web and DNS: HTTP sessions to port 80, UDP/53; no SMTP port"},
       {"smtp", "SMTP submission sessions on 587 with small packets (the SMTP-flow scenario)"},
       {"mixed", "every fourth session SMTP on 587, the others web and DNS"},
+      {"imix", "IMIX-sized TCP sessions on 443 (7:4:1 of 64/594/1518 B), 5% of packets SMTP"},
+      {"synflood", "SYNs from random subscriber addresses and ports to port 25: each a new flow"},
   };
   return kMixes;
 }
@@ -135,11 +150,34 @@ bool buildMix(const std::string& name, size_t count, uint32_t generation, std::v
   out.reserve(count + 32);
   uint32_t i = 0;
   const uint32_t g = generation * 7919u;
+  if (name == "synflood") {
+    // A deterministic xorshift: addresses and ports spread over the subscriber space, so every
+    // SYN lands in another bucket of the flow table.
+    uint64_t x = 0x9e3779b97f4a7c15ull ^ (uint64_t{generation} << 32);
+    auto next = [&x]() {
+      x ^= x << 13;
+      x ^= x >> 7;
+      x ^= x << 17;
+      return x;
+    };
+    while (out.size() < count) {
+      const uint64_t r = next();
+      Endpoint c{subscriber(static_cast<uint32_t>(r)),
+                 static_cast<uint16_t>(1024 + (r >> 32) % 64000)};
+      out.push_back(tcpFrame(c, {server(static_cast<uint32_t>(r >> 48)), 25},
+                             static_cast<uint32_t>(r >> 16), 0, kSyn, {}));
+    }
+    return true;
+  }
+  static const auto kImix = imixSession();
   while (out.size() < count) {
     Endpoint c{subscriber(i * 13 + g), static_cast<uint16_t>(1024 + (i + g) % 60000)};
-    bool smtp = name == "smtp" || (name == "mixed" && i % 4 == 3);
-    if (name != "passthrough" && name != "smtp" && name != "mixed") return false;
-    if (smtp) {
+    bool smtp =
+        name == "smtp" || (name == "mixed" && i % 4 == 3) || (name == "imix" && i % 20 == 19);
+    if (name != "passthrough" && name != "smtp" && name != "mixed" && name != "imix") return false;
+    if (name == "imix" && !smtp) {
+      conversation(out, c, {server(i), 443}, kImix);
+    } else if (smtp) {
       conversation(out, c, {server(i), 587}, kSmtpSession);
     } else {
       conversation(out, c, {server(i), 80}, kWebSession);
