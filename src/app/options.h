@@ -42,7 +42,7 @@ struct Options {
   std::string ipfix;  // --ipfix: HOST:PORT, udp://HOST:PORT or tcp://HOST:PORT; empty: none
   // Live modes: rewrite --stats (and --prometheus) every this many seconds; 0 = at exit only.
   double stats_interval_s = 0;
-  uint32_t flows = 65536;  // flow table capacity per worker
+  uint32_t flows = 65536;    // flow table capacity per worker
   bool flows_given = false;  // --flows or [flows] capacity: replay then sizes nothing itself
   // Subscriber statistics (docs/subscribers.md): entries per worker; replay's reports.
   uint32_t subscriber_slots = 4096;
