@@ -5,7 +5,10 @@
 #include <signal.h>
 #include <sys/time.h>
 
+#include <chrono>
 #include <cstdio>
+#include <optional>
+#include <thread>
 
 namespace smtpguard {
 
@@ -129,6 +132,8 @@ void RedisSink::sendBatch(size_t n) {
 void RedisSink::run() {
   auto backoff = kRedisBackoffMin;
   bool down_reported = false;
+  // At the end, what is queued waits this long for a connection (Redis restarting), no longer.
+  std::optional<std::chrono::steady_clock::time_point> last_try;
   for (;;) {
     const bool stopping = stop_.load();
     if (ctx_ == nullptr) {
@@ -141,7 +146,13 @@ void RedisSink::run() {
                        spec_.text.c_str(), error.c_str(), queue_.capacity() >> 20);
           down_reported = true;
         }
-        if (stopping) break;
+        if (stopping) {
+          const auto now = std::chrono::steady_clock::now();
+          if (!last_try) last_try = now + kRedisFinalWait;
+          if (now >= *last_try) break;
+          std::this_thread::sleep_for(kRedisBackoffMin);
+          continue;
+        }
         std::unique_lock lock(mu_);
         cv_.wait_for(lock, backoff, [this] { return stop_.load(); });
         backoff = std::min(backoff * 2, kRedisBackoffMax);

@@ -39,6 +39,8 @@ inline constexpr size_t kRedisQueueBytes = size_t{16} << 20;
 inline constexpr size_t kRedisBatch = 256;
 inline constexpr std::chrono::milliseconds kRedisBackoffMin{100};
 inline constexpr std::chrono::milliseconds kRedisBackoffMax{5000};
+// At the end of a run, how long what is queued waits for a connection before it is dropped.
+inline constexpr std::chrono::milliseconds kRedisFinalWait{1000};
 
 class RedisSink final : public EventSink {
  public:
