@@ -14,7 +14,9 @@ cd "$(dirname "$0")"
 # the operations tests; Postfix with Cyrus SASL as the real MTA of tests/e2e, and the Perl TLS
 # module swaks needs for STARTTLS), then the manual pages (scdoc), the Debian package and its
 # install test in a clean Debian 12 root (debhelper, dpkg-dev, debootstrap; systemd-analyze and
-# man to check the unit and the pages).
+# man to check the unit and the pages), then the exports: libfixbuf (IPFIX) with Debian's nfdump
+# as the test's collector, hiredis (the Redis event sink) with redis-server as its peer, and
+# matplotlib for the benchmark plot.
 PACKAGES=(
   libdpdk-dev dpdk libhyperscan-dev libtoml11-dev libssl-dev libpcap-dev
   googletest libgtest-dev meson ninja-build pkg-config g++ git libsystemd-dev
