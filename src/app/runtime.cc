@@ -511,24 +511,21 @@ void Runtime::drainEvents() {
 }
 
 void Runtime::noteEventErrors() {
+  // Each output keeps running totals; the control plane's counters take what is new since the
+  // last drain.
+  auto catchUp = [this](Counter c, uint64_t total, uint64_t& counted) {
+    control_counters_.inc(c, total - counted);
+    counted = total;
+  };
   for (SinkSlot& s : sinks_) {
-    const uint64_t sent = s.sink->sent(), dropped = s.sink->dropped();
-    control_counters_.inc(s.sent, sent - s.sent_counted);
-    control_counters_.inc(s.dropped, dropped - s.dropped_counted);
-    s.sent_counted = sent;
-    s.dropped_counted = dropped;
+    catchUp(s.sent, s.sink->sent(), s.sent_counted);
+    catchUp(s.dropped, s.sink->dropped(), s.dropped_counted);
   }
   if (ipfix_ != nullptr) {
-    const uint64_t exported = ipfix_->exported(), dropped = ipfix_->dropped();
-    control_counters_.inc(Counter::kIpfixExported, exported - ipfix_exported_counted_);
-    control_counters_.inc(Counter::kIpfixDropped, dropped - ipfix_dropped_counted_);
-    ipfix_exported_counted_ = exported;
-    ipfix_dropped_counted_ = dropped;
+    catchUp(Counter::kIpfixExported, ipfix_->exported(), ipfix_exported_counted_);
+    catchUp(Counter::kIpfixDropped, ipfix_->dropped(), ipfix_dropped_counted_);
   }
-  if (events_.lost() > events_lost_counted_) {
-    control_counters_.inc(Counter::kEventsWriteFailed, events_.lost() - events_lost_counted_);
-    events_lost_counted_ = events_.lost();
-  }
+  catchUp(Counter::kEventsWriteFailed, events_.lost(), events_lost_counted_);
   if (!events_.error().empty() && !events_error_reported_) {
     std::fprintf(stderr,
                  "smtpguard: %s (lost events are counted in events.write_failed; later ones "
