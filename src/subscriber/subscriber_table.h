@@ -10,12 +10,20 @@
 //     (<= N / capacity); its statistics count exactly what happened since it entered.
 // Detectors read tumbling windows aligned on multiples of their length, on packet time.
 //
+// The weights are kept in a Stream-Summary (the paper's §3.1): buckets of entries of equal
+// weight, in a list by increasing weight. An event moves its entry to the bucket of the next
+// weight (at most `events` buckets along) and a newcomer takes the oldest entry of the least
+// bucket: O(1) each, where a min-heap took up to log2(capacity) levels of scattered reads, a
+// cost every SYN of a flood of new sources paid three times.
+//
 // Fast path: record() never allocates, throws, locks or makes a syscall; all memory is taken
 // by the constructor. One writer (the worker); readers read only when it is stopped or through
 // its own answers.
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <span>
 #include <vector>
 
@@ -30,6 +38,13 @@ inline constexpr size_t kMaxDetectorWindows = 2;
 inline constexpr size_t kMaxDetectors = 16;
 // Sample port-25 destinations kept per subscriber for the evidence.
 inline constexpr size_t kSampleDestinations = 4;
+
+// A set of statistics, one bit per SubStat: the events one call records together.
+using SubStatSet = uint16_t;
+static_assert(kSubStatCount <= 16);
+constexpr SubStatSet subStatBit(SubStat s) {
+  return static_cast<SubStatSet>(1u << static_cast<unsigned>(s));
+}
 
 struct DetectorRule {
   SubStat stat = SubStat::kConnections;
@@ -48,6 +63,15 @@ struct SubscriberWindow {
   uint16_t fired = 0;  // detectors that fired in this window (bit = detector index)
   uint32_t count[kSubStatCount] = {};
   DistinctCounter destinations;
+
+  // As a new SubscriberWindow, in place.
+  void reset(uint32_t start, uint32_t len) {
+    start_s = start;
+    len_s = len;
+    fired = 0;
+    std::fill(std::begin(count), std::end(count), 0u);
+    destinations.clear();
+  }
 };
 
 struct SubscriberEntry {
@@ -61,6 +85,16 @@ struct SubscriberEntry {
   uint8_t n_samples = 0;
   IpAddr samples[kSampleDestinations];
   SubscriberWindow window[kMaxDetectorWindows];
+
+  // As a new SubscriberEntry, writing only what is read before it is written again (a newcomer
+  // takes a cold entry: `= SubscriberEntry{}` wrote all 624 bytes through a copy on the stack).
+  void reset() {
+    key = weight = error = first_ns = last_ns = 0;
+    std::fill(std::begin(count), std::end(count), 0u);
+    destinations.clear();
+    n_samples = 0;
+    for (SubscriberWindow& w : window) w.reset(0, 0);
+  }
 
   uint32_t stat(SubStat s) const {
     return s == SubStat::kPort25Destinations ? destinations.estimate()
@@ -83,7 +117,14 @@ class SubscriberTable {
   // whose condition became true with this event, once per window.
   SubscriberEntry& record(uint64_t key, SubStat stat, uint64_t now_ns, const IpAddr* destination,
                           const WindowPlan& plan, std::span<const DetectorRule> detectors,
-                          uint16_t& fired);
+                          uint16_t& fired) {
+    return record(key, subStatBit(stat), now_ns, destination, plan, detectors, fired);
+  }
+  // One event of each statistic in `stats` (not empty), as that many record() calls in a row
+  // would count them, with one lookup and one weight update. `destination` goes with them once.
+  SubscriberEntry& record(uint64_t key, SubStatSet stats, uint64_t now_ns,
+                          const IpAddr* destination, const WindowPlan& plan,
+                          std::span<const DetectorRule> detectors, uint16_t& fired);
   SubscriberEntry& record(uint64_t key, SubStat stat, uint64_t now_ns,
                           const IpAddr* destination = nullptr) {
     uint16_t fired;
@@ -98,13 +139,32 @@ class SubscriberTable {
   // The entries in use, unordered.
   std::span<const SubscriberEntry> entries() const { return {entries_.get(), size_}; }
   size_t memoryBytes() const;
+  // For tests: the Stream-Summary agrees with the entries (every entry in the bucket of its
+  // weight, buckets by strictly increasing weight, none empty). Walks the whole table.
+  bool consistent() const;
 
  private:
+  static constexpr uint32_t kNil = UINT32_MAX;
+  struct Link {  // an entry's place in its bucket's circular list, newest at the head
+    uint32_t prev;
+    uint32_t next;
+    uint32_t bucket;
+  };
+  struct Bucket {  // all entries of one weight
+    uint64_t weight;
+    uint32_t head;  // newest entry; its prev is the oldest
+    uint32_t prev;  // buckets of lower and higher weight
+    uint32_t next;
+  };
+
   uint32_t slotOf(uint64_t key) const;  // index slot holding key, or the empty one ending its run
   void indexErase(uint32_t slot);
-  void siftDown(uint32_t heap_pos);
-  void siftUp(uint32_t heap_pos);
   SubscriberEntry& enter(uint64_t key, uint64_t now_ns);
+  uint32_t newBucket(uint64_t weight, uint32_t after);  // after kNil: the least
+  void freeBucket(uint32_t b);
+  void attach(uint32_t e, uint32_t b);
+  void detach(uint32_t e);
+  void addWeight(uint32_t e, uint64_t n);
 
   uint32_t capacity_;
   uint32_t size_ = 0;
@@ -112,10 +172,19 @@ class SubscriberTable {
   uint64_t evictions_ = 0;
   // Placed like the flow table (the worker's NUMA socket in the appliance, else the heap).
   PlacedArray<SubscriberEntry> entries_;  // [entry]
-  PlacedArray<uint32_t> heap_;            // min-heap of entries by weight
-  PlacedArray<uint32_t> heap_pos_;        // [entry] -> position in heap_
-  PlacedArray<uint32_t> index_;           // open addressing: entry + 1, 0 empty
+  PlacedArray<Link> links_;               // [entry]
+  PlacedArray<Bucket> buckets_;           // capacity + 1: one more while an entry moves
+  // Open addressing by linear probing. The key is kept beside the entry number so that a probe
+  // reads this array alone, not a 624-byte entry per slot it passes.
+  struct Slot {
+    uint64_t key;
+    uint32_t entry;  // entry + 1, 0 empty
+  };
+  PlacedArray<Slot> index_;
   uint32_t index_mask_;
+  uint32_t least_ = kNil;        // the bucket of least weight
+  uint32_t free_bucket_ = kNil;  // free buckets, linked by next
+  uint32_t buckets_used_ = 0;    // buckets ever taken from buckets_
 };
 
 }  // namespace smtpguard

@@ -75,6 +75,7 @@ TEST(SubscriberTable, HeavyHittersWithinSpaceSavingBound) {
     t.record(k, SubStat::kConnections, 1);
     ++exact[k];
   }
+  ASSERT_TRUE(t.consistent());
   ASSERT_EQ(t.events(), stream.size());
   EXPECT_EQ(t.size(), kK);
   const uint64_t bound = t.events() / kK;
@@ -97,6 +98,53 @@ TEST(SubscriberTable, HeavyHittersWithinSpaceSavingBound) {
   std::sort(by_est.begin(), by_est.end(), [](auto& a, auto& b) { return a.weight > b.weight; });
   for (int i = 0; i < 10; ++i) EXPECT_EQ(by_est[i].key, by_exact[i].first) << i;
   EXPECT_EQ(t.memoryBytes(), SubscriberTable::memoryFor(kK));
+}
+
+// Test that recording several statistics in one call counts exactly what one call per statistic
+// would (weights, errors, counts, windows, destinations, detectors, evictions), while newcomers
+// keep evicting through a small table, and that the weight summary stays consistent.
+TEST(SubscriberTable, SetOfStatsEqualsOneCallEach) {
+  constexpr uint32_t kK = 64;
+  SubscriberTable one(kK), each(kK);
+  WindowPlan plan;
+  plan.len_s[0] = 60;
+  const DetectorRule rules[] = {{SubStat::kPort25Blocked, 5, 0},
+                                {SubStat::kPort25Destinations, 3, 0},
+                                {SubStat::kConnections, 7, 0}};
+  uint64_t x = 99;
+  auto next = [&]() { return x = mix64(x + 0x9e3779b97f4a7c15ull); };
+  for (uint32_t i = 0; i < 20000; ++i) {
+    // A few heavy sources among many light ones, so that entries are evicted and move up.
+    const uint32_t src = next() % 4 == 0 ? static_cast<uint32_t>(next() % 8)
+                                         : 100 + static_cast<uint32_t>(next() % 5000);
+    const uint64_t key = subscriberKey(v4(0x64400000 + src), 64);
+    const IpAddr dest = v4(0xc6336400 + static_cast<uint32_t>(next() % 16));
+    const bool blocked = next() % 2 == 0;
+    const uint64_t ts = (1000 + i / 50) * kSec;
+    uint16_t fired_one = 0, f1 = 0, f2 = 0, f3 = 0;
+    SubStatSet set = subStatBit(SubStat::kConnections) | subStatBit(SubStat::kPort25Attempts);
+    if (blocked) set |= subStatBit(SubStat::kPort25Blocked);
+    one.record(key, set, ts, &dest, plan, rules, fired_one);
+    each.record(key, SubStat::kConnections, ts, nullptr, plan, rules, f1);
+    each.record(key, SubStat::kPort25Attempts, ts, &dest, plan, rules, f2);
+    if (blocked) each.record(key, SubStat::kPort25Blocked, ts, nullptr, plan, rules, f3);
+    ASSERT_EQ(fired_one, f1 | f2 | f3) << i;
+  }
+  ASSERT_TRUE(one.consistent());
+  ASSERT_TRUE(each.consistent());
+  EXPECT_EQ(one.events(), each.events());
+  EXPECT_EQ(one.evictions(), each.evictions());
+  ASSERT_EQ(one.size(), each.size());
+  for (const SubscriberEntry& a : one.entries()) {
+    const SubscriberEntry* b = each.find(a.key);
+    ASSERT_NE(b, nullptr);
+    EXPECT_EQ(a.weight, b->weight);
+    EXPECT_EQ(a.error, b->error);
+    for (size_t s = 0; s < kSubStatCount; ++s) EXPECT_EQ(a.count[s], b->count[s]) << s;
+    EXPECT_EQ(a.stat(SubStat::kPort25Destinations), b->stat(SubStat::kPort25Destinations));
+    EXPECT_EQ(a.window[0].count[1], b->window[0].count[1]);
+    EXPECT_EQ(a.window[0].fired, b->window[0].fired);
+  }
 }
 
 // Test that a detector fires once per tumbling window, when the count exceeds the threshold,
