@@ -470,11 +470,15 @@ Worker::PacketVerdict Worker::handleSmtpPort(Bytes frame, const PacketInfo& info
     conn_blocked_ = false;
     const PacketVerdict pv = decideConnection(f, dir, frame, info, now_ns);
     // A new connection of the client (or one picked up mid-stream): its statistics.
-    noteSubscriber(f, SubStat::kConnections, now_ns);
+    // One update of the client's entry for all of them.
     if (portClassOf(f) == PortClass::kRelay) {
       const IpAddr server = f.serverAddr();
-      noteSubscriber(f, SubStat::kPort25Attempts, now_ns, &server);
-      if (conn_blocked_) noteSubscriber(f, SubStat::kPort25Blocked, now_ns);
+      noteSubscriber(f,
+                     subStatBit(SubStat::kConnections) | subStatBit(SubStat::kPort25Attempts) |
+                         (conn_blocked_ ? subStatBit(SubStat::kPort25Blocked) : SubStatSet{0}),
+                     now_ns, &server);
+    } else {
+      noteSubscriber(f, subStatBit(SubStat::kConnections), now_ns);
     }
     if (pv == PacketVerdict::kDrop) return PacketVerdict::kDrop;
     // Resource exhaustion fails closed for enforcement: with no line state left for a new
@@ -729,7 +733,7 @@ SetMask Worker::dynamicSets(const Flow& f, uint64_t now_ns) const {
   return policy_.quarantine().contains(subscriberKeyOf(f), now_ns) ? snap->quarantineSet() : 0;
 }
 
-void Worker::noteSubscriber(const Flow& f, SubStat stat, uint64_t now_ns,
+void Worker::noteSubscriber(const Flow& f, SubStatSet stat, uint64_t now_ns,
                             const IpAddr* destination) {
   const PolicySnapshot* snap = pol_->snapshot.get();
   const uint64_t evictions = subscribers_.evictions();
@@ -737,7 +741,8 @@ void Worker::noteSubscriber(const Flow& f, SubStat stat, uint64_t now_ns,
   const SubscriberEntry& e =
       snap != nullptr ? subscribers_.record(subscriberKeyOf(f), stat, now_ns, destination,
                                             snap->windowPlan(), snap->detectorRules(), fired)
-                      : subscribers_.record(subscriberKeyOf(f), stat, now_ns, destination);
+                      : subscribers_.record(subscriberKeyOf(f), stat, now_ns, destination,
+                                            WindowPlan{}, {}, fired);
   if (subscribers_.evictions() != evictions) counters_.inc(Counter::kSubscribersEvicted);
   if (fired != 0) fireDetectors(f, e, fired, now_ns);
 }

@@ -218,8 +218,11 @@ class Worker {
   void countRule(const Verdict& v);
   // A rare event of the flow's client for its statistics (docs/subscribers.md); detectors that
   // fire report subscriber_alert and may quarantine the client.
-  void noteSubscriber(const Flow& f, SubStat stat, uint64_t now_ns,
+  void noteSubscriber(const Flow& f, SubStatSet stats, uint64_t now_ns,
                       const IpAddr* destination = nullptr);
+  void noteSubscriber(const Flow& f, SubStat stat, uint64_t now_ns) {
+    noteSubscriber(f, subStatBit(stat), now_ns);
+  }
   void fireDetectors(const Flow& f, const SubscriberEntry& e, uint16_t fired, uint64_t now_ns);
   uint64_t subscriberKeyOf(const Flow& f) const {
     const PolicySnapshot* snap = pol_->snapshot.get();
