@@ -5,6 +5,7 @@
 #include <bit>
 #include <cstring>
 #include <iterator>
+#include <type_traits>
 
 namespace smtpguard {
 namespace {
@@ -1156,7 +1157,11 @@ std::string_view anomalyName(SmtpAnomaly a) {
 
 void smtpOnData(SmtpHot& hot, SmtpContext& ctx, Direction dir, Bytes data,
                 SmtpChunkResult& result) {
-  result = SmtpChunkResult{};
+  // Reset in place (see parsePacket): a temporary would be copied with wide loads over narrow
+  // stores, a store-forwarding stall on every chunk.
+  static_assert(std::is_trivially_copyable_v<SmtpChunkResult>);
+  std::memset(static_cast<void*>(&result), 0, sizeof result);
+  result.tls_offset = SmtpChunkResult::kNoTls;
   Session s(hot, ctx, result);
   if (dir == Direction::kClientToServer) {
     s.onClient(data);
