@@ -13,6 +13,7 @@
 #include <rte_launch.h>
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
+#include <rte_prefetch.h>
 #include <rte_ring.h>
 
 #include <algorithm>
@@ -48,6 +49,7 @@ struct Config {
   bool workers = false;        // --workers: one worker against two on the same mix
   bool memory = false;         // --memory: bytes per flow, hot and in total
   bool counters = false;       // --counters: the workers' non-zero counters after the run
+  bool hugepages = false;      // --hugepages: EAL memory (frames, tables) on 2 MiB hugepages
 };
 
 struct Result {
@@ -58,6 +60,7 @@ struct Result {
 void usage() {
   std::printf(
       "usage: smtpguard-bench [--mix NAME] [--packets N] [--passes P] [--policy FILE] [--flows N]\n"
+      "                       [--hugepages] [--counters]\n"
       "       smtpguard-bench --workers [--mix NAME] [--packets N] [--passes P] [--flows N]\n"
       "       smtpguard-bench --memory\n"
       "       smtpguard-bench --client-hello ITERATIONS\n"
@@ -93,6 +96,8 @@ bool parse(int argc, char** argv, Config& c) {
       c.counters = true;
     } else if (a == "--memory") {
       c.memory = true;
+    } else if (a == "--hugepages") {
+      c.hugepages = true;
     } else if (a == "--flows") {
       const char* v = next();
       if (v == nullptr) return false;
@@ -344,15 +349,21 @@ int run(const Config& c) {
   BurstInjections inject;
 
   Result bare = measure(port_id, ring, c, [](rte_mbuf**, uint16_t n, uint64_t) { return n; });
-  // testpmd's macswap: the cheapest forwarder that reads and writes each frame's first line,
-  // which any inspecting pipeline must also pay for.
+  // testpmd's macswap (app/test-pmd/macswap.h): the cheapest forwarder that reads and writes
+  // each frame's first line, which any inspecting pipeline must also pay for. As testpmd does,
+  // it prefetches the next frame's first line and sets the mbuf's l2_len and l3_len; unlike
+  // testpmd it keeps ol_flags, whose RX checksum flags the pipeline passes after it read.
   Result macswap = measure(port_id, ring, c, [](rte_mbuf** pkts, uint16_t n, uint64_t) {
     for (uint16_t i = 0; i < n; ++i) {
-      uint8_t* p = rte_pktmbuf_mtod(pkts[i], uint8_t*);
+      if (i + 1 < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void*));
+      rte_mbuf* m = pkts[i];
+      uint8_t* p = rte_pktmbuf_mtod(m, uint8_t*);
       uint8_t tmp[6];
       std::memcpy(tmp, p, 6);
       std::memcpy(p, p + 6, 6);
       std::memcpy(p + 6, tmp, 6);
+      m->l2_len = 14;
+      m->l3_len = 20;
     }
     return n;
   });
@@ -470,8 +481,10 @@ int main(int argc, char** argv) {
   }
   // The control plane alone: no EAL.
   if (c.policy_load != 0) return smtpguard::bench::runPolicyLoadBench(c.policy_load);
+  // 4 KiB pages by default, as everywhere in the tests; --hugepages needs 2 MiB pages reserved
+  // (docs/benchmarks.md) and shows what TLB misses cost each loop.
   const char* eal[] = {"smtpguard-bench",
-                       "--no-huge",
+                       c.hugepages ? "--in-memory" : "--no-huge",
                        "--no-pci",
                        "--no-shconf",
                        "--no-telemetry",
