@@ -78,12 +78,27 @@ int check(const CommandLine& cmd, const Options& o) {
       where = o.port;
       break;
   }
-  std::printf("smtpguard: %s: OK\n  mode:   %s on %s\n  EAL:    %s\n  policy: %s\n",
-              cmd.config.empty() ? "command line" : cmd.config.c_str(), modeName(o.mode),
-              where.c_str(),
-              o.mode == Mode::kReplay && o.eal_args.empty() ? "replay defaults (no devices)"
-                                                            : joinArgs(o.eal_args).c_str(),
-              policy_line.c_str());
+  // Where the run would write: every output, so that a sink or exporter left out of a
+  // configuration shows here rather than as silence once running.
+  std::string written;
+  auto output = [&](const std::string& what) { written += (written.empty() ? "" : ", ") + what; };
+  output(o.stats.empty()  ? "stats to stdout at exit"
+         : o.stats == "-" ? "stats to stdout"
+                          : "stats " + o.stats);
+  if (!o.events.empty())
+    output("events " + (o.events == "-" ? std::string("to stdout") : o.events));
+  for (const std::string& sink : o.event_sinks) output("events " + sink);
+  if (o.events.empty() && o.event_sinks.empty()) output("no events (counted only)");
+  if (!o.ipfix.empty()) output("ipfix " + o.ipfix);
+  if (!o.prometheus.empty()) output("prometheus " + o.prometheus);
+  if (!o.metrics_listen.empty()) output("metrics http://" + o.metrics_listen + "/metrics");
+  if (!o.write.empty()) output("write " + o.write);
+  std::printf(
+      "smtpguard: %s: OK\n  mode:    %s on %s\n  EAL:     %s\n  policy:  %s\n  outputs: %s\n",
+      cmd.config.empty() ? "command line" : cmd.config.c_str(), modeName(o.mode), where.c_str(),
+      o.mode == Mode::kReplay && o.eal_args.empty() ? "replay defaults (no devices)"
+                                                    : joinArgs(o.eal_args).c_str(),
+      policy_line.c_str(), written.c_str());
   return 0;
 }
 

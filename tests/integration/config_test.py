@@ -163,11 +163,21 @@ with tempfile.TemporaryDirectory() as tmp:
     # --check: the summary, exit 0, and nothing run (no output file written).
     p = run(["--config", conf, "--check"])
     check("check_ok", p.returncode == 0 and "OK" in p.stdout and "isp-port25" in p.stdout
+          and "events " + os.path.join(tmp, "etc", "eve.json") in p.stdout
           and not os.path.exists(stats_path) and p.stderr == "", p.stdout + p.stderr)
     broken = write("etc/broken-policy.toml", '[[rule]]\nname = "x"\nacton = "drop"\n')
     p = run(["--config", conf, "--check", "--policy", broken])
     check("check_bad_policy", p.returncode == 1 and f"{broken}:3:1: error" in p.stderr
           and not os.path.exists(stats_path), p.stderr)
+    # Every output is listed, sinks and the IPFIX exporter included.
+    p = run(["--config", conf, "--check", "--events", "redis://127.0.0.1:6379/sg",
+             "--ipfix", "tcp://198.18.0.9:4739", "--prometheus", os.path.join(tmp, "sg.prom")])
+    outputs = next((l for l in p.stdout.splitlines() if l.strip().startswith("outputs:")), "")
+    check("check_lists_outputs", p.returncode == 0
+          and "events redis://127.0.0.1:6379/sg" in outputs
+          and "ipfix tcp://198.18.0.9:4739" in outputs
+          and "prometheus " + os.path.join(tmp, "sg.prom") in outputs and "stats.json" in outputs,
+          p.stdout + p.stderr)
     p = run(["--config", conf, "--check", "--events", "/nonexistent-dir/eve.json"])
     check("check_output_dir", p.returncode == 1 and "/nonexistent-dir" in p.stderr, p.stderr)
     inline_conf = write("inline.toml", 'mode = "inline"\n[ports]\ninside = "0000:01:00.0"\n')
