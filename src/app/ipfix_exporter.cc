@@ -1,8 +1,16 @@
 #include "app/ipfix_exporter.h"
 
+#include <fcntl.h>
 #include <fixbuf/public.h>
+#include <netdb.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <vector>
@@ -114,10 +122,13 @@ static_assert(sizeof(IpfixExporter::Row) >= kRowV6);
 // One transport session with the collector: libfixbuf's session, exporter and buffer.
 struct Link {
   fBuf_t* fbuf = nullptr;
+  FILE* tcp = nullptr;  // TCP: our own connection, which libfixbuf writes to and never closes
   ~Link() { close(); }
   void close() {
     if (fbuf != nullptr) fBufFree(fbuf);  // frees the session and the exporter too
     fbuf = nullptr;
+    if (tcp != nullptr) std::fclose(tcp);
+    tcp = nullptr;
   }
 };
 
@@ -149,20 +160,119 @@ bool openLink(fbInfoModel_t* model, const IpfixTarget& t, Link& link, std::strin
       return fail("IPFIX template");
     }
   }
-  fbConnSpec_t spec{};
-  spec.transport = t.tcp ? FB_TCP : FB_UDP;
-  spec.host = const_cast<char*>(t.host.c_str());
-  spec.svc = const_cast<char*>(t.port.c_str());
-  fbExporter_t* exporter = fbExporterAllocNet(&spec);
+  fbExporter_t* exporter;
+  if (link.tcp != nullptr) {
+    exporter = fbExporterAllocFP(link.tcp);
+  } else {
+    fbConnSpec_t spec{};
+    spec.transport = FB_UDP;
+    spec.host = const_cast<char*>(t.host.c_str());
+    spec.svc = const_cast<char*>(t.port.c_str());
+    exporter = fbExporterAllocNet(&spec);
+  }
   link.fbuf = fBufAllocForExport(session, exporter);
   if (!fbSessionExportTemplates(session, &err)) return fail("IPFIX templates");
   if (!fBufEmit(link.fbuf, &err)) return fail("IPFIX templates");
   return true;
 }
 
+// A TCP connection to the collector of our own, for libfixbuf to write to (its own would
+// connect() and send() without a timeout: a collector that drops SYNs held the exporter for
+// the kernel's minutes, and one that stops reading would hold it for good). The connection
+// must open within kIpfixConnectTimeoutS; a write that cannot go out within kIpfixSendTimeoutS
+// fails, and the exporter reconnects with its back-off. Null with `error` set on failure.
+FILE* connectTcp(const IpfixTarget& t, std::string& error) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  if (const int rc = getaddrinfo(t.host.c_str(), t.port.c_str(), &hints, &res); rc != 0) {
+    error = gai_strerror(rc);
+    return nullptr;
+  }
+  int fd = -1;
+  for (const addrinfo* a = res; a != nullptr && fd < 0; a = a->ai_next) {
+    fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+      error = std::strerror(errno);
+      continue;
+    }
+    bool ok = connect(fd, a->ai_addr, a->ai_addrlen) == 0;
+    if (!ok && errno != EINPROGRESS) {
+      error = std::strerror(errno);
+    } else if (!ok) {
+      pollfd p{fd, POLLOUT, 0};
+      int n;
+      do {
+        n = poll(&p, 1, static_cast<int>(kIpfixConnectTimeoutS * 1000));
+      } while (n < 0 && errno == EINTR);
+      int e = 0;
+      socklen_t len = sizeof e;
+      if (n > 0 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len) == 0 && e == 0) {
+        ok = true;
+      } else if (n == 0) {
+        error =
+            "no answer within " + std::to_string(static_cast<int>(kIpfixConnectTimeoutS)) + " s";
+      } else {
+        error = std::strerror(n < 0 ? errno : e);
+      }
+    }
+    if (!ok) {
+      close(fd);
+      fd = -1;
+    }
+  }
+  freeaddrinfo(res);
+  if (fd < 0) return nullptr;
+  // Blocking from here (libfixbuf writes with fwrite), with a bound on each write.
+  const timeval send_timeout{static_cast<time_t>(kIpfixSendTimeoutS), 0};
+  FILE* fp = nullptr;
+  if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0 ||
+      setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof send_timeout) != 0 ||
+      (fp = fdopen(fd, "w")) == nullptr) {
+    error = std::strerror(errno);
+    close(fd);
+    return nullptr;
+  }
+  std::setvbuf(fp, nullptr, _IONBF, 0);  // each IPFIX message goes out as libfixbuf emits it
+  return fp;
+}
+
 }  // namespace
 
-IpfixExporter::IpfixExporter(IpfixTarget target) : target_(std::move(target)) {}
+struct IpfixExporter::State {
+  explicit State(IpfixTarget t) : target(std::move(t)) {}
+  const IpfixTarget target;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<EventRecord> queue;      // smtp_flow records not yet taken by the thread
+  std::deque<std::string> queue_sni;  // beside queue
+  bool stopping = false;
+  bool done = false;  // the thread has ended (under mu)
+  std::atomic<uint64_t> exported{0};
+  std::atomic<uint64_t> dropped{0};
+  std::atomic<uint64_t> in_flight{0};  // records the thread took and has not counted yet
+  bool frozen = false;                 // stop() left the thread behind: the counts below are final
+  uint64_t final_exported = 0;
+  uint64_t final_dropped = 0;
+};
+
+namespace {
+void runExporter(const std::shared_ptr<IpfixExporter::State>& st);
+}  // namespace
+
+IpfixExporter::IpfixExporter(IpfixTarget target)
+    : state_(std::make_shared<State>(std::move(target))) {}
+
+uint64_t IpfixExporter::exported() const {
+  std::lock_guard lock(state_->mu);
+  return state_->frozen ? state_->final_exported : state_->exported.load();
+}
+
+uint64_t IpfixExporter::dropped() const {
+  std::lock_guard lock(state_->mu);
+  return state_->frozen ? state_->final_dropped : state_->dropped.load();
+}
 
 IpfixExporter::~IpfixExporter() {
   stop();
@@ -185,7 +295,7 @@ bool IpfixExporter::start(std::string& error) {
   }
   fbInfoModelFree(model);
   if (!ok) return false;
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([st = state_] { runExporter(st); });
   return true;
 }
 
@@ -206,30 +316,58 @@ void IpfixExporter::add(const EventRecord& rec) {
     sni = std::move(it->second);
     sni_.erase(it);  // its order entry goes when it reaches the front
   }
-  std::lock_guard lock(mu_);
-  if (queue_.size() >= kQueueLimit) {
-    dropped_.fetch_add(1, std::memory_order_relaxed);
+  State& st = *state_;
+  std::lock_guard lock(st.mu);
+  if (st.queue.size() >= kQueueLimit || st.frozen) {
+    st.dropped.fetch_add(1, std::memory_order_relaxed);
     return;
   }
-  queue_.push_back(rec);
-  queue_sni_.push_back(std::move(sni));
+  st.queue.push_back(rec);
+  st.queue_sni.push_back(std::move(sni));
 }
 
 void IpfixExporter::flush() {
-  cv_.notify_one();
+  state_->cv.notify_all();
 }
 
 void IpfixExporter::stop() {
   if (!thread_.joinable()) return;
-  {
-    std::lock_guard lock(mu_);
-    stopping_ = true;
+  State& st = *state_;
+  std::unique_lock lock(st.mu);
+  st.stopping = true;
+  st.cv.notify_all();
+  if (st.cv.wait_for(lock, std::chrono::duration<double>(kIpfixStopWaitS),
+                     [&] { return st.done; })) {
+    lock.unlock();
+    thread_.join();
+    return;
   }
-  cv_.notify_one();
-  thread_.join();
+  // Still held by the network (a TCP collector that stopped reading): what the thread holds and
+  // what is queued are lost. The thread keeps its own reference to the state and ends when the
+  // call returns, or with the process.
+  st.final_exported = st.exported.load();
+  st.final_dropped = st.dropped.load() + st.in_flight.load() + st.queue.size();
+  st.frozen = true;
+  st.queue.clear();
+  st.queue_sni.clear();
+  lock.unlock();
+  std::fprintf(stderr,
+               "smtpguard: IPFIX to %s:%s: the collector did not take the last records within "
+               "%.0f s; left behind, they are counted in ipfix.dropped\n",
+               st.target.host.c_str(), st.target.port.c_str(), kIpfixStopWaitS);
+  thread_.detach();
 }
 
-void IpfixExporter::run() {
+namespace {
+
+void runExporter(const std::shared_ptr<IpfixExporter::State>& shared) {
+  // A collector that closed the connection: the write fails with EPIPE, no signal.
+  sigset_t pipe;
+  sigemptyset(&pipe);
+  sigaddset(&pipe, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
+  IpfixExporter::State& st = *shared;
+  const IpfixTarget& target = st.target;
   using Clock = std::chrono::steady_clock;
   fbInfoModel_t* model = fbInfoModelAlloc();
   fbInfoModelAddElementArray(model, kElements);
@@ -243,12 +381,13 @@ void IpfixExporter::run() {
   for (;;) {
     bool stopping;
     {
-      std::unique_lock lock(mu_);
-      cv_.wait_for(lock, std::chrono::milliseconds(200),
-                   [&] { return stopping_ || !queue_.empty(); });
-      batch.swap(queue_);
-      batch_sni.swap(queue_sni_);
-      stopping = stopping_;
+      std::unique_lock lock(st.mu);
+      st.cv.wait_for(lock, std::chrono::milliseconds(200),
+                     [&] { return st.stopping || !st.queue.empty(); });
+      batch.swap(st.queue);
+      batch_sni.swap(st.queue_sni);
+      st.in_flight.store(batch.size(), std::memory_order_relaxed);
+      stopping = st.stopping;
     }
     const auto now = Clock::now();
     auto lose = [&](const char* why, const std::string& detail) {
@@ -257,24 +396,27 @@ void IpfixExporter::run() {
         std::fprintf(stderr,
                      "smtpguard: IPFIX to %s:%s (%s): %s: %s; records are dropped and counted "
                      "in ipfix.dropped until it answers\n",
-                     target_.host.c_str(), target_.port.c_str(), target_.tcp ? "tcp" : "udp", why,
+                     target.host.c_str(), target.port.c_str(), target.tcp ? "tcp" : "udp", why,
                      detail.c_str());
         reported = true;
       }
-      next_attempt = now + std::chrono::milliseconds(static_cast<int64_t>(backoff_s * 1000));
+      // From now, not the loop's start: a connect probe may have taken seconds.
+      next_attempt =
+          Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(backoff_s * 1000));
       backoff_s = std::min(backoff_s * 2, kBackoffMaxS);
     };
     if (link.fbuf == nullptr && now >= next_attempt) {
       std::string error;
-      if (openLink(model, target_, link, error)) {
+      if (target.tcp) link.tcp = connectTcp(target, error);
+      if ((target.tcp && link.tcp == nullptr) || !openLink(model, target, link, error)) {
+        lose("cannot connect", error);
+      } else {
         templates_sent = now;
         backoff_s = kBackoffFirstS;
-      } else {
-        lose("cannot connect", error);
       }
     }
     // RFC 7011 §8.4: over UDP the templates are sent again, periodically.
-    if (link.fbuf != nullptr && !target_.tcp &&
+    if (link.fbuf != nullptr && !target.tcp &&
         std::chrono::duration<double>(now - templates_sent).count() >= kTemplateRefreshS) {
       GError* err = nullptr;
       if (fbSessionExportTemplates(fBufGetSession(link.fbuf), &err) && fBufEmit(link.fbuf, &err)) {
@@ -286,7 +428,7 @@ void IpfixExporter::run() {
     }
     if (!batch.empty()) {
       if (link.fbuf == nullptr) {
-        dropped_.fetch_add(batch.size(), std::memory_order_relaxed);
+        st.dropped.fetch_add(batch.size(), std::memory_order_relaxed);
       } else {
         uint64_t appended = 0;
         GError* err = nullptr;
@@ -294,7 +436,7 @@ void IpfixExporter::run() {
         for (size_t i = 0; i < batch.size() && ok; ++i) {
           const EventRecord& r = batch[i];
           const FlowRecord& f = r.flow;
-          Row row{};
+          IpfixExporter::Row row{};
           row.start_ms = f.start_ns / 1000000u;
           row.end_ms = f.end_ns / 1000000u;
           row.packets = f.packets_toserver;
@@ -345,12 +487,12 @@ void IpfixExporter::run() {
         }
         if (ok) ok = fBufEmit(link.fbuf, &err);
         if (ok) {
-          exported_.fetch_add(appended, std::memory_order_relaxed);
+          st.exported.fetch_add(appended, std::memory_order_relaxed);
         } else {
           // What went into the failed message (and what was not appended) is lost. Records of
           // messages emitted earlier in this batch (a full buffer emits on its own) cannot be
           // told apart: all are counted as dropped.
-          dropped_.fetch_add(batch.size(), std::memory_order_relaxed);
+          st.dropped.fetch_add(batch.size(), std::memory_order_relaxed);
           lose("cannot send", err != nullptr ? err->message : "");
           if (err != nullptr) g_clear_error(&err);
         }
@@ -358,10 +500,18 @@ void IpfixExporter::run() {
       batch.clear();
       batch_sni.clear();
     }
+    st.in_flight.store(0, std::memory_order_relaxed);
     if (stopping) break;
   }
   link.close();
   fbInfoModelFree(model);
+  {
+    std::lock_guard lock(st.mu);
+    st.done = true;
+  }
+  st.cv.notify_all();
 }
+
+}  // namespace
 
 }  // namespace smtpguard

@@ -6,7 +6,8 @@
 // Templates (docs/export.md): one for IPv4 flows, one for IPv6, each with standard elements,
 // RFC 5103 reverse counters and enterprise elements under PEN 32473. Over UDP the templates go
 // out again every kTemplateRefreshS; over TCP at every (re)connection, which follows a failure
-// after a back-off doubling from 1 s to 30 s.
+// after a back-off doubling from 1 s to 30 s. TCP connects and writes are bounded in time: a
+// collector that drops SYNs or stops reading costs records (counted), never a hang.
 
 #include <atomic>
 #include <condition_variable>
@@ -30,6 +31,12 @@ namespace smtpguard {
 // under one number.
 inline constexpr uint32_t kIpfixPen = 32473;
 inline constexpr double kTemplateRefreshS = 30;
+// A TCP collector must accept the connection within this (the kernel's own timeout is minutes),
+// and take each message within kIpfixSendTimeoutS; else the exporter reconnects with back-off.
+inline constexpr double kIpfixConnectTimeoutS = 3;
+inline constexpr double kIpfixSendTimeoutS = 5;
+// stop() waits this long for the last records to go out.
+inline constexpr double kIpfixStopWaitS = 10;
 
 class IpfixExporter {
  public:
@@ -46,29 +53,24 @@ class IpfixExporter {
   void add(const EventRecord& rec);
   // Main lcore: wakes the exporter thread for what was queued.
   void flush();
-  // Exports what is queued (as far as the collector takes it) and stops the thread.
+  // Exports what is queued (as far as the collector takes it) and stops the thread, waiting
+  // at most kIpfixStopWaitS: a thread still held by the network then (a TCP collector that
+  // stopped answering mid-send) is left behind, what it held counted as dropped, so that
+  // shutdown never hangs on a collector.
   void stop();
 
-  uint64_t exported() const { return exported_.load(std::memory_order_relaxed); }
-  uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }
+  uint64_t exported() const;
+  uint64_t dropped() const;
 
-  struct Row;  // one flow, as the templates lay it out
+  struct Row;    // one flow, as the templates lay it out
+  struct State;  // what the exporter thread shares with the main lcore; outlives a left thread
 
  private:
-  void run();
-
-  IpfixTarget target_;
+  std::shared_ptr<State> state_;
   std::thread thread_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<EventRecord> queue_;  // smtp_flow records not yet taken by the thread
-  bool stopping_ = false;
   // SNI by flow id, from tls_client_hello records, until the flow's record; bounded.
   std::unordered_map<uint64_t, std::string> sni_;
   std::deque<uint64_t> sni_order_;
-  std::deque<std::string> queue_sni_;  // beside queue_
-  std::atomic<uint64_t> exported_{0};
-  std::atomic<uint64_t> dropped_{0};
 };
 
 }  // namespace smtpguard

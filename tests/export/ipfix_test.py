@@ -10,7 +10,11 @@ the enterprise elements under PEN 32473 (docs/export.md) checked against our eve
 result, TLS kind, AUTH mechanism, JA3, JA4, SNI, policy rule and action).
 TCP: a listener here takes the stream, splits it by message length and checks the same.
 A collector that is not there: the replay still ends at once, exit 0, every record counted in
-ipfix.dropped.
+ipfix.dropped. A collector that drops our SYNs (a private network namespace whose neighbour
+never answers): the exporter gives up connecting after 3 s instead of the kernel's minutes,
+so the replay ends within seconds. A collector that accepts and then stops reading: a write
+that cannot go out within 5 s fails, shutdown waits at most 10 s, and exported + dropped still
+equals the flow records.
 
 usage: ipfix_test.py SMTPGUARD CORPUS_DIR SOURCE_ROOT
 """
@@ -384,6 +388,58 @@ with tempfile.TemporaryDirectory() as tmp:
           f"down: ipfix.dropped {stats.get('ipfix.dropped')}, {flows} flows")
     check("ipfix.dropped" in err, f"down: stderr does not say where records go: {err!r}")
     print(f"down: {flows} flows dropped and counted, replay {took:.2f} s")
+
+    # A collector that drops SYNs: the replay runs in a network namespace of its own where
+    # 198.18.200.2 is a neighbour that never answers. Without a connect timeout of our own the
+    # kernel's (about 130 s) held the exporter, and the exit waited for it twice.
+    st = os.path.join(tmp, "blackhole.json")
+    setup = ("ip link set lo up && ip link add v0 type veth peer name v1 && "
+             "ip addr add 198.18.200.1/24 dev v0 && ip link set v0 up && ip link set v1 up && "
+             "ip neigh add 198.18.200.2 lladdr 02:00:00:00:00:02 dev v0 && exec \"$@\"")
+    started = time.monotonic()
+    try:
+        p = subprocess.run(["unshare", "-n", "sh", "-c", setup, "sh", binary, "replay",
+                            CASES[2][0], "--ipfix", "tcp://198.18.200.2:4739", "--stats", st,
+                            "--no-summary"], capture_output=True, text=True, timeout=60)
+        took = time.monotonic() - started
+        stats = json.load(open(st)) if os.path.exists(st) else {}
+        check(p.returncode == 0 and took < 15 and stats.get("ipfix.exported") == 0
+              and stats.get("ipfix.dropped", 0) > 0 and "no answer within" in p.stderr,
+              f"blackhole: exit {p.returncode} after {took:.1f} s, {stats.get('ipfix.dropped')} "
+              f"dropped: {p.stderr.strip()}")
+        print(f"blackhole: replay ended in {took:.1f} s")
+    except subprocess.TimeoutExpired:
+        check(False, "blackhole: the replay did not end within 60 s (a collector that drops "
+              "SYNs holds the exit)")
+
+    # A collector that accepts and never reads: once the socket buffers are full the exporter's
+    # write times out (kIpfixSendTimeoutS) and the exit waits at most kIpfixStopWaitS; nothing
+    # goes uncounted.
+    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    held = []
+    threading.Thread(target=lambda: held.append(srv.accept()), daemon=True).start()
+    st = os.path.join(tmp, "stalled.json")
+    started = time.monotonic()
+    try:
+        p = subprocess.run([binary, "replay", CASES[0][0], "--loop", "15000", "--ipfix",
+                            f"tcp://127.0.0.1:{srv.getsockname()[1]}", "--stats", st,
+                            "--no-summary"], capture_output=True, text=True, timeout=90)
+    except subprocess.TimeoutExpired as e:
+        p = subprocess.CompletedProcess(e.cmd, -1, "", "did not end within 90 s")
+    took = time.monotonic() - started
+    stats = json.load(open(st)) if os.path.exists(st) else {}
+    flows = stats.get("flows.created", 0)
+    check(p.returncode == 0 and took < 30 and flows > 0 and stats.get("ipfix.dropped", 0) > 0
+          and stats.get("ipfix.exported", 0) + stats.get("ipfix.dropped", 0) == flows,
+          f"stalled: exit {p.returncode} after {took:.1f} s, exported "
+          f"{stats.get('ipfix.exported')} + dropped {stats.get('ipfix.dropped')} vs {flows} "
+          f"flows: {p.stderr.strip()}")
+    print(f"stalled: replay ended in {took:.1f} s, {stats.get('ipfix.exported')} exported, "
+          f"{stats.get('ipfix.dropped')} dropped")
+    srv.close()
 
 for f in failures:
     print("FAIL:", f)
