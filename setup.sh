@@ -26,6 +26,7 @@ PACKAGES=(
   prometheus logrotate
   scdoc systemd man-db debhelper dpkg-dev debootstrap
   libfixbuf-dev nfdump libhiredis-dev redis-server python3-matplotlib
+  strace
 )
 
 as_root() {

@@ -1,5 +1,6 @@
 #include "app/runtime.h"
 
+#include <dlfcn.h>
 #include <rte_cycles.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
@@ -37,6 +39,33 @@
 #include "events/syslog_sink.h"
 #include "policy/policy_compiler.h"
 #include "stats/counter_block.h"
+
+// Replay's start-up: the TSC calibration sleep, shortened.
+//
+// Where the CPU does not report the TSC's frequency (CPUID leaf 0x15, or MSR_PLATFORM_INFO through
+// /dev/cpu/N/msr: neither here, in a VM), DPDK 22.11's rte_eal_init measures it: the TSC and
+// CLOCK_MONOTONIC_RAW are read before and after nanosleep() of 100 ms, and the frequency is the
+// ratio of the two differences rounded to 10 MHz (get_tsc_freq(), lib/eal/linux/eal_timer.c),
+// a tenth of a second in which the process waits. The interval is measured, not assumed, so
+// a 10 ms sleep gives the same frequency (a 10 MHz step is 0.4% of 2.5 GHz; the clock reads
+// are microseconds apart). While replay's rte_eal_init runs, and only then, a request for
+// exactly 100 ms from anyone in the process sleeps 10 ms; every other nanosleep() is
+// passed on untouched. DPDK's own symbol lookup finds this definition before libc's: the
+// executable comes first.
+namespace {
+std::atomic<bool> g_short_tsc_calibration{false};
+}  // namespace
+
+extern "C" int nanosleep(const struct timespec* req, struct timespec* rem) noexcept {
+  using Fn = int (*)(const struct timespec*, struct timespec*);
+  static const Fn next = reinterpret_cast<Fn>(dlsym(RTLD_NEXT, "nanosleep"));
+  if (g_short_tsc_calibration.load(std::memory_order_relaxed) && req != nullptr &&
+      req->tv_sec == 0 && req->tv_nsec == 100000000) {
+    const struct timespec shorter = {0, 10000000};
+    return next(&shorter, rem);
+  }
+  return next(req, rem);
+}
 
 namespace smtpguard {
 
@@ -123,7 +152,9 @@ bool initEal(const Options& opts, std::string& error) {
   argv.push_back(nullptr);
   // The EAL's chatter, complaints and usage text only with --verbose; one line from us.
   OutputCapture capture(!opts.verbose);
+  g_short_tsc_calibration.store(opts.mode == Mode::kReplay, std::memory_order_relaxed);
   int rc = rte_eal_init(static_cast<int>(args.size()), argv.data());
+  g_short_tsc_calibration.store(false, std::memory_order_relaxed);
   const int eal_errno = rte_errno;
   const std::string eal_output = capture.finish();
   if (rc < 0) {
