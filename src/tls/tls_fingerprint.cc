@@ -10,42 +10,6 @@ namespace {
 
 constexpr char kHexDigits[] = "0123456789abcdef";
 
-// Decimal digits of 0..999, built at compile time: zero-padded to 3, the unpadded length in the
-// 4th byte. Formatting a value is then one or two 4-byte copies instead of a division loop: the
-// strings are built for every ClientHello, and their formatting would otherwise cost about as
-// much as the digests.
-struct DecimalTable {
-  std::array<char, 4 * 1000> entries{};
-  constexpr DecimalTable() {
-    for (int v = 0; v < 1000; ++v) {
-      entries[4 * v] = static_cast<char>('0' + v / 100);
-      entries[4 * v + 1] = static_cast<char>('0' + v / 10 % 10);
-      entries[4 * v + 2] = static_cast<char>('0' + v % 10);
-      entries[4 * v + 3] = static_cast<char>(v >= 100 ? 3 : v >= 10 ? 2 : 1);
-    }
-  }
-};
-constexpr DecimalTable kDecimal;
-
-// Copies 4 bytes at a time, so it may write up to 3 bytes past the returned end: every buffer it
-// writes has kFormatSlack spare bytes.
-inline char* putDecimal(char* p, uint32_t v) {
-  if (v < 1000) {
-    const char* e = kDecimal.entries.data() + 4 * v;
-    size_t len = static_cast<uint8_t>(e[3]);
-    std::memcpy(p, e + 3 - len, 4);
-    return p + len;
-  }
-  uint32_t q = v / 1000;  // 1..65 for a uint16
-  uint32_t r = v - q * 1000;
-  const char* e = kDecimal.entries.data() + 4 * q;
-  size_t len = static_cast<uint8_t>(e[3]);
-  std::memcpy(p, e + 3 - len, 4);
-  p += len;
-  std::memcpy(p, kDecimal.entries.data() + 4 * r, 4);
-  return p + 3;
-}
-
 // The formatters build text in integers and store them whole, which fixes the byte order.
 static_assert(std::endian::native == std::endian::little, "x86-64 and AArch64 are little-endian");
 
@@ -62,17 +26,56 @@ inline char* putHex16Comma(char* p, uint16_t v) {
   return p + 5;
 }
 
+// Decimal digits of 0..999 zero-padded to 3 and followed by '-', and each value's unpadded
+// length: a list value and its separator are one or two 4-byte copies, and the write position
+// moves by one addition per value (its length computed off that chain), so consecutive values
+// do not wait on each other.
+struct DashedDecimalTable {
+  std::array<char, 4 * 1000> text{};
+  std::array<uint8_t, 1000> length{};
+  constexpr DashedDecimalTable() {
+    for (int v = 0; v < 1000; ++v) {
+      text[4 * v] = static_cast<char>('0' + v / 100);
+      text[4 * v + 1] = static_cast<char>('0' + v / 10 % 10);
+      text[4 * v + 2] = static_cast<char>('0' + v % 10);
+      text[4 * v + 3] = '-';
+      length[v] = static_cast<uint8_t>(v >= 100 ? 3 : v >= 10 ? 2 : 1);
+    }
+  }
+};
+constexpr DashedDecimalTable kDashed;
+
+// `v` in decimal and a '-' at p; returns how many characters that is. Copies 4 bytes at a time,
+// so it may write up to 2 bytes past them (after a value below 10): every buffer it writes has
+// kFormatSlack spare bytes.
+inline size_t putDecimalDash(char* p, uint32_t v) {
+  if (v < 1000) {
+    const size_t len = kDashed.length[v];
+    std::memcpy(p, kDashed.text.data() + 4 * v + 3 - len, 4);  // the digits, '-', then garbage
+    return len + 1;
+  }
+  const uint32_t q = v / 1000;  // 1..65 for a uint16
+  const uint32_t r = v - q * 1000;
+  const size_t len = kDashed.length[q];
+  std::memcpy(p, kDashed.text.data() + 4 * q + 3 - len, 4);  // q's digits, then overwritten
+  std::memcpy(p + len, kDashed.text.data() + 4 * r, 4);      // r padded to 3, and '-'
+  return len + 4;
+}
+
+// `v` in decimal (a '-' after it, for the caller to overwrite); returns the end of the digits.
+inline char* putDecimal(char* p, uint32_t v) {
+  return p + putDecimalDash(p, v) - 1;
+}
+
 // JA3 README: values joined by '-', GREASE ignored "completely" (ciphers, extensions, curves).
 // Each value is written followed by '-', and the position advances past it only if it is not
-// GREASE (written this way, the compiler tests GREASE only on the >= 1000 path: GREASE values
-// are 2570 and above); the last '-' is taken back.
+// GREASE; the last '-' is taken back.
 template <typename T, size_t N>
 char* putJa3List(char* p, const BoundedList<T, N>& list, bool skip_grease) {
   char* start = p;
   for (T v : list.view()) {
-    char* next = putDecimal(p, v);
-    *next++ = '-';
-    p = skip_grease && isGrease(v) ? p : next;
+    const size_t n = putDecimalDash(p, v);
+    p += skip_grease && isGrease(v) ? 0 : n;
   }
   return p - (p != start);
 }

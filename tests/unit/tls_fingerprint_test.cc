@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <initializer_list>
 #include <random>
 #include <string>
 #include <vector>
@@ -211,6 +212,37 @@ TEST(Ja3, ReadmeExamples) {
   ja3 = ja3Of(parseSpec(bare));
   EXPECT_EQ(ja3.string(), "769,4-5-10-9-100-98-3-6-19-18-99,,,");
   EXPECT_EQ(ja3.hash(), "de350869b8c85de67a350c8d186f11e6");
+}
+
+// Test the decimal formatting of JA3 at every digit-count boundary of a uint16 and a uint8
+// (the formatter copies whole 4-byte table entries: a wrong length or offset shows here),
+// with GREASE (2570 = 0x0a0a) next to its non-GREASE neighbours.
+TEST(Ja3, DecimalBoundaries) {
+  HelloSpec s;
+  s.version = 65535;
+  s.ciphers = {0,    9,      10,   99,   100,   999,   1000,  1001,  1009,  1010,  1099,  1100,
+               2569, 0x0a0a, 2571, 9999, 10000, 10001, 10999, 11000, 65000, 65009, 65099, 65535};
+  s.extensions = {{9, {}},
+                  {1000, {}},
+                  {kExtSupportedGroups, u16ListBody({0, 100, 0x0a0a, 1000, 65535, 7}, false)},
+                  {kExtEcPointFormats, {6, 0, 9, 10, 99, 100, 255}},
+                  {65535, {}}};
+  EXPECT_EQ(ja3Of(parseSpec(s)).string(),
+            "65535,"
+            "0-9-10-99-100-999-1000-1001-1009-1010-1099-1100-2569-2571-9999-10000-10001-10999-"
+            "11000-65000-65009-65099-65535,"
+            "9-1000-10-11-65535,"
+            "0-100-1000-65535-7,"
+            "0-9-10-99-100-255");
+
+  HelloSpec small;
+  for (uint16_t version : std::initializer_list<uint16_t>{0, 9, 10, 99, 100, 999, 1000}) {
+    small.version = version;
+    small.ciphers = {version};
+    small.with_extensions = false;
+    const std::string v = std::to_string(version);
+    EXPECT_EQ(ja3Of(parseSpec(small)).string(), v + "," + v + ",,,");
+  }
 }
 
 // Test the ClientHello published with its JA3 string in the ja3-rustls crate documentation
