@@ -100,8 +100,26 @@ inline char* putHexList(char* p, const uint16_t* v, size_t n) {
 constexpr size_t kMaxRankedValues = 64;
 constexpr int16_t kLeftOutKey = 0x7fff;  // 0xffff with the top bit flipped
 
-inline uint16_t keyValue(int16_t key) {
-  return static_cast<uint16_t>(static_cast<uint16_t>(key) ^ 0x8000);
+// Lane `l` of `v` in every lane: two shuffles of the register (pshuflw/pshufhw, pshufd) instead
+// of a store, a reload and a broadcast.
+template <int l>
+inline I16x8 splat(I16x8 v) {
+  return __builtin_shuffle(v, I16x8{l, l, l, l, l, l, l, l});
+}
+
+// The four lower-case hex characters of each of 8 values, in memory order, into out[0..8):
+// nibbles and their characters computed 8 values at a time instead of two table loads each.
+inline void hex16x8(U16x8 v, uint32_t* out) {
+  using I8x16 = int8_t __attribute__((vector_size(16)));
+  const U16x8 hi = v >> 8;
+  const U16x8 lo = v & 0xff;
+  const U16x8 ab = (hi >> 4) | ((hi & 0xf) << 8);  // bytes: first, second character's nibble
+  const U16x8 cd = (lo >> 4) | ((lo & 0xf) << 8);  // third, fourth
+  I8x16 n[2] = {std::bit_cast<I8x16>(__builtin_shuffle(ab, cd, U16x8{0, 8, 1, 9, 2, 10, 3, 11})),
+                std::bit_cast<I8x16>(__builtin_shuffle(ab, cd, U16x8{4, 12, 5, 13, 6, 14, 7, 15}))};
+  for (I8x16& x : n)
+    x += static_cast<int8_t>('0') + ((x > 9) & static_cast<int8_t>('a' - '0' - 10));
+  std::memcpy(out, n, sizeof n);
 }
 
 // `values` is readable for 8 * kVectors entries, of which the first n (<= 8 * kVectors) count;
@@ -113,7 +131,7 @@ char* putRankedHex(char* p, const uint16_t* values, size_t n, LeftOut left_out) 
   // the largest key.
   I16x8 key[kVectors];
   I16x8 out[kVectors];
-  alignas(16) int16_t keys[8 * kVectors];
+  alignas(16) uint32_t text[8 * kVectors];
 #pragma GCC unroll 8
   for (size_t k = 0; k < kVectors; ++k) {
     U16x8 v;
@@ -122,15 +140,26 @@ char* putRankedHex(char* p, const uint16_t* values, size_t n, LeftOut left_out) 
     out[k] = left_out(v) | (lane >= static_cast<int16_t>(n));
     const I16x8 flipped = std::bit_cast<I16x8>(v) ^ static_cast<int16_t>(-0x8000);
     key[k] = (flipped & ~out[k]) | (out[k] & kLeftOutKey);
-    std::memcpy(keys + 8 * k, &key[k], sizeof key[k]);
+    hex16x8(std::bit_cast<U16x8>(key[k] ^ static_cast<int16_t>(-0x8000)), text + 8 * k);
   }
+  // Each key against all: a largest key (left out, past the end) is below none, so whole
+  // vectors are compared, without a test per lane; vectors wholly past the end are skipped.
   I16x8 rank[kVectors];
 #pragma GCC unroll 8
   for (size_t k = 0; k < kVectors; ++k) rank[k] = I16x8{};
-  for (size_t j = 0; j < n; ++j) {
-    const I16x8 b = I16x8{} + keys[j];
+  auto countBelow = [&](I16x8 b) {
 #pragma GCC unroll 8
     for (size_t k = 0; k < kVectors; ++k) rank[k] -= b < key[k];
+  };
+  for (size_t m = 0; m < kVectors && 8 * m < n; ++m) {
+    countBelow(splat<0>(key[m]));
+    countBelow(splat<1>(key[m]));
+    countBelow(splat<2>(key[m]));
+    countBelow(splat<3>(key[m]));
+    countBelow(splat<4>(key[m]));
+    countBelow(splat<5>(key[m]));
+    countBelow(splat<6>(key[m]));
+    countBelow(splat<7>(key[m]));
   }
   // Kept values, and the sum of their ranks.
   I16x8 sum{};
@@ -148,10 +177,7 @@ char* putRankedHex(char* p, const uint16_t* values, size_t n, LeftOut left_out) 
   // Commas first, then each value's 4 characters at 5 * rank: a rank counts keys strictly below,
   // so it is < n and every write stays within the 5 * 8 * kVectors bytes.
   std::memset(p, ',', 5 * 8 * kVectors);
-  for (size_t i = 0; i < n; ++i) {
-    const uint32_t text = hex16(keyValue(keys[i]));
-    std::memcpy(p + 5 * size_t{ranks[i]}, &text, sizeof text);
-  }
+  for (size_t i = 0; i < n; ++i) std::memcpy(p + 5 * size_t{ranks[i]}, &text[i], 4);
   if (rank_sum != kept * (kept - 1) / 2) return nullptr;
   return kept == 0 ? p : p + 5 * kept - 1;
 }

@@ -87,6 +87,25 @@ TEST(Ja4, FoxioSpecificationExample) {
             "0804,0401,0503,0805,0501,0806,0601");
 }
 
+// Test the sorted hex sections with every hex digit in every position, on one vector of values
+// (8 or fewer) and on several, GREASE and SNI/ALPN left out: the characters are computed eight
+// values at a time, so a wrong nibble order or letter offset shows here.
+TEST(Ja4, HexDigitsInEveryPosition) {
+  HelloSpec s;
+  s.ciphers = {0xfedc, 0x0a0a, 0x0123, 0x4567, 0x89ab, 0xcdef, 0x0009, 0x000a, 0xffff,
+               0x0000, 0xa09f, 0x90fa, 0x1a1a, 0xba98, 0x7654, 0x3210, 0x00f0, 0x0f00};
+  s.extensions = {{0xabcd, {}},
+                  {kExtServerName, serverNameBody({"a.example"})},
+                  {0x0900, {}},
+                  {0x2a2a, {}},
+                  {kExtAlpn, alpnBody({"h2"})},
+                  {0x00fa, {}},
+                  {0xfffe, {}}};
+  EXPECT_EQ(ja4Raw(parseSpec(s)),
+            "t12d1606h2_0000,0009,000a,00f0,0123,0f00,3210,4567,7654,89ab,90fa,a09f,ba98,cdef,"
+            "fedc,ffff_00fa,0900,abcd,fffe");
+}
+
 // Test the specification's "no signature algorithms" case: the string ends without '_'
 // (JA4.md: "0005,...,ff01 = 6d807ffa2a79").
 TEST(Ja4, NoSignatureAlgorithmsHashesExtensionsAlone) {
