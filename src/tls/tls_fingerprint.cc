@@ -10,42 +10,6 @@ namespace {
 
 constexpr char kHexDigits[] = "0123456789abcdef";
 
-// Decimal digits of 0..999, built at compile time: zero-padded to 3, the unpadded length in the
-// 4th byte. Formatting a value is then one or two 4-byte copies instead of a division loop: the
-// strings are built for every ClientHello, and their formatting would otherwise cost about as
-// much as the digests.
-struct DecimalTable {
-  std::array<char, 4 * 1000> entries{};
-  constexpr DecimalTable() {
-    for (int v = 0; v < 1000; ++v) {
-      entries[4 * v] = static_cast<char>('0' + v / 100);
-      entries[4 * v + 1] = static_cast<char>('0' + v / 10 % 10);
-      entries[4 * v + 2] = static_cast<char>('0' + v % 10);
-      entries[4 * v + 3] = static_cast<char>(v >= 100 ? 3 : v >= 10 ? 2 : 1);
-    }
-  }
-};
-constexpr DecimalTable kDecimal;
-
-// Copies 4 bytes at a time, so it may write up to 3 bytes past the returned end: every buffer it
-// writes has kFormatSlack spare bytes.
-inline char* putDecimal(char* p, uint32_t v) {
-  if (v < 1000) {
-    const char* e = kDecimal.entries.data() + 4 * v;
-    size_t len = static_cast<uint8_t>(e[3]);
-    std::memcpy(p, e + 3 - len, 4);
-    return p + len;
-  }
-  uint32_t q = v / 1000;  // 1..65 for a uint16
-  uint32_t r = v - q * 1000;
-  const char* e = kDecimal.entries.data() + 4 * q;
-  size_t len = static_cast<uint8_t>(e[3]);
-  std::memcpy(p, e + 3 - len, 4);
-  p += len;
-  std::memcpy(p, kDecimal.entries.data() + 4 * r, 4);
-  return p + 3;
-}
-
 // The formatters build text in integers and store them whole, which fixes the byte order.
 static_assert(std::endian::native == std::endian::little, "x86-64 and AArch64 are little-endian");
 
@@ -62,17 +26,56 @@ inline char* putHex16Comma(char* p, uint16_t v) {
   return p + 5;
 }
 
+// Decimal digits of 0..999 zero-padded to 3 and followed by '-', and each value's unpadded
+// length: a list value and its separator are one or two 4-byte copies, and the write position
+// moves by one addition per value (its length computed off that chain), so consecutive values
+// do not wait on each other.
+struct DashedDecimalTable {
+  std::array<char, 4 * 1000> text{};
+  std::array<uint8_t, 1000> length{};
+  constexpr DashedDecimalTable() {
+    for (int v = 0; v < 1000; ++v) {
+      text[4 * v] = static_cast<char>('0' + v / 100);
+      text[4 * v + 1] = static_cast<char>('0' + v / 10 % 10);
+      text[4 * v + 2] = static_cast<char>('0' + v % 10);
+      text[4 * v + 3] = '-';
+      length[v] = static_cast<uint8_t>(v >= 100 ? 3 : v >= 10 ? 2 : 1);
+    }
+  }
+};
+constexpr DashedDecimalTable kDashed;
+
+// `v` in decimal and a '-' at p; returns how many characters that is. Copies 4 bytes at a time,
+// so it may write up to 2 bytes past them (after a value below 10): every buffer it writes has
+// kFormatSlack spare bytes.
+inline size_t putDecimalDash(char* p, uint32_t v) {
+  if (v < 1000) {
+    const size_t len = kDashed.length[v];
+    std::memcpy(p, kDashed.text.data() + 4 * v + 3 - len, 4);  // the digits, '-', then garbage
+    return len + 1;
+  }
+  const uint32_t q = v / 1000;  // 1..65 for a uint16
+  const uint32_t r = v - q * 1000;
+  const size_t len = kDashed.length[q];
+  std::memcpy(p, kDashed.text.data() + 4 * q + 3 - len, 4);  // q's digits, then overwritten
+  std::memcpy(p + len, kDashed.text.data() + 4 * r, 4);      // r padded to 3, and '-'
+  return len + 4;
+}
+
+// `v` in decimal (a '-' after it, for the caller to overwrite); returns the end of the digits.
+inline char* putDecimal(char* p, uint32_t v) {
+  return p + putDecimalDash(p, v) - 1;
+}
+
 // JA3 README: values joined by '-', GREASE ignored "completely" (ciphers, extensions, curves).
 // Each value is written followed by '-', and the position advances past it only if it is not
-// GREASE (written this way, the compiler tests GREASE only on the >= 1000 path: GREASE values
-// are 2570 and above); the last '-' is taken back.
+// GREASE; the last '-' is taken back.
 template <typename T, size_t N>
 char* putJa3List(char* p, const BoundedList<T, N>& list, bool skip_grease) {
   char* start = p;
   for (T v : list.view()) {
-    char* next = putDecimal(p, v);
-    *next++ = '-';
-    p = skip_grease && isGrease(v) ? p : next;
+    const size_t n = putDecimalDash(p, v);
+    p += skip_grease && isGrease(v) ? 0 : n;
   }
   return p - (p != start);
 }
@@ -97,8 +100,26 @@ inline char* putHexList(char* p, const uint16_t* v, size_t n) {
 constexpr size_t kMaxRankedValues = 64;
 constexpr int16_t kLeftOutKey = 0x7fff;  // 0xffff with the top bit flipped
 
-inline uint16_t keyValue(int16_t key) {
-  return static_cast<uint16_t>(static_cast<uint16_t>(key) ^ 0x8000);
+// Lane `l` of `v` in every lane: two shuffles of the register (pshuflw/pshufhw, pshufd) instead
+// of a store, a reload and a broadcast.
+template <int l>
+inline I16x8 splat(I16x8 v) {
+  return __builtin_shuffle(v, I16x8{l, l, l, l, l, l, l, l});
+}
+
+// The four lower-case hex characters of each of 8 values, in memory order, into out[0..8):
+// nibbles and their characters computed 8 values at a time instead of two table loads each.
+inline void hex16x8(U16x8 v, uint32_t* out) {
+  using I8x16 = int8_t __attribute__((vector_size(16)));
+  const U16x8 hi = v >> 8;
+  const U16x8 lo = v & 0xff;
+  const U16x8 ab = (hi >> 4) | ((hi & 0xf) << 8);  // bytes: first, second character's nibble
+  const U16x8 cd = (lo >> 4) | ((lo & 0xf) << 8);  // third, fourth
+  I8x16 n[2] = {std::bit_cast<I8x16>(__builtin_shuffle(ab, cd, U16x8{0, 8, 1, 9, 2, 10, 3, 11})),
+                std::bit_cast<I8x16>(__builtin_shuffle(ab, cd, U16x8{4, 12, 5, 13, 6, 14, 7, 15}))};
+  for (I8x16& x : n)
+    x += static_cast<int8_t>('0') + ((x > 9) & static_cast<int8_t>('a' - '0' - 10));
+  std::memcpy(out, n, sizeof n);
 }
 
 // `values` is readable for 8 * kVectors entries, of which the first n (<= 8 * kVectors) count;
@@ -110,7 +131,7 @@ char* putRankedHex(char* p, const uint16_t* values, size_t n, LeftOut left_out) 
   // the largest key.
   I16x8 key[kVectors];
   I16x8 out[kVectors];
-  alignas(16) int16_t keys[8 * kVectors];
+  alignas(16) uint32_t text[8 * kVectors];
 #pragma GCC unroll 8
   for (size_t k = 0; k < kVectors; ++k) {
     U16x8 v;
@@ -119,15 +140,26 @@ char* putRankedHex(char* p, const uint16_t* values, size_t n, LeftOut left_out) 
     out[k] = left_out(v) | (lane >= static_cast<int16_t>(n));
     const I16x8 flipped = std::bit_cast<I16x8>(v) ^ static_cast<int16_t>(-0x8000);
     key[k] = (flipped & ~out[k]) | (out[k] & kLeftOutKey);
-    std::memcpy(keys + 8 * k, &key[k], sizeof key[k]);
+    hex16x8(std::bit_cast<U16x8>(key[k] ^ static_cast<int16_t>(-0x8000)), text + 8 * k);
   }
+  // Each key against all: a largest key (left out, past the end) is below none, so whole
+  // vectors are compared, without a test per lane; vectors wholly past the end are skipped.
   I16x8 rank[kVectors];
 #pragma GCC unroll 8
   for (size_t k = 0; k < kVectors; ++k) rank[k] = I16x8{};
-  for (size_t j = 0; j < n; ++j) {
-    const I16x8 b = I16x8{} + keys[j];
+  auto countBelow = [&](I16x8 b) {
 #pragma GCC unroll 8
     for (size_t k = 0; k < kVectors; ++k) rank[k] -= b < key[k];
+  };
+  for (size_t m = 0; m < kVectors && 8 * m < n; ++m) {
+    countBelow(splat<0>(key[m]));
+    countBelow(splat<1>(key[m]));
+    countBelow(splat<2>(key[m]));
+    countBelow(splat<3>(key[m]));
+    countBelow(splat<4>(key[m]));
+    countBelow(splat<5>(key[m]));
+    countBelow(splat<6>(key[m]));
+    countBelow(splat<7>(key[m]));
   }
   // Kept values, and the sum of their ranks.
   I16x8 sum{};
@@ -145,10 +177,7 @@ char* putRankedHex(char* p, const uint16_t* values, size_t n, LeftOut left_out) 
   // Commas first, then each value's 4 characters at 5 * rank: a rank counts keys strictly below,
   // so it is < n and every write stays within the 5 * 8 * kVectors bytes.
   std::memset(p, ',', 5 * 8 * kVectors);
-  for (size_t i = 0; i < n; ++i) {
-    const uint32_t text = hex16(keyValue(keys[i]));
-    std::memcpy(p + 5 * size_t{ranks[i]}, &text, sizeof text);
-  }
+  for (size_t i = 0; i < n; ++i) std::memcpy(p + 5 * size_t{ranks[i]}, &text[i], 4);
   if (rank_sum != kept * (kept - 1) / 2) return nullptr;
   return kept == 0 ? p : p + 5 * kept - 1;
 }

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <initializer_list>
 #include <random>
 #include <string>
 #include <vector>
@@ -84,6 +85,25 @@ TEST(Ja4, FoxioSpecificationExample) {
             "t13d1516h2_002f,0035,009c,009d,1301,1302,1303,c013,c014,c02b,c02c,c02f,c030,cca8,"
             "cca9_0005,000a,000b,000d,0012,0015,0017,001b,0023,002b,002d,0033,4469,ff01_0403,"
             "0804,0401,0503,0805,0501,0806,0601");
+}
+
+// Test the sorted hex sections with every hex digit in every position, on one vector of values
+// (8 or fewer) and on several, GREASE and SNI/ALPN left out: the characters are computed eight
+// values at a time, so a wrong nibble order or letter offset shows here.
+TEST(Ja4, HexDigitsInEveryPosition) {
+  HelloSpec s;
+  s.ciphers = {0xfedc, 0x0a0a, 0x0123, 0x4567, 0x89ab, 0xcdef, 0x0009, 0x000a, 0xffff,
+               0x0000, 0xa09f, 0x90fa, 0x1a1a, 0xba98, 0x7654, 0x3210, 0x00f0, 0x0f00};
+  s.extensions = {{0xabcd, {}},
+                  {kExtServerName, serverNameBody({"a.example"})},
+                  {0x0900, {}},
+                  {0x2a2a, {}},
+                  {kExtAlpn, alpnBody({"h2"})},
+                  {0x00fa, {}},
+                  {0xfffe, {}}};
+  EXPECT_EQ(ja4Raw(parseSpec(s)),
+            "t12d1606h2_0000,0009,000a,00f0,0123,0f00,3210,4567,7654,89ab,90fa,a09f,ba98,cdef,"
+            "fedc,ffff_00fa,0900,abcd,fffe");
 }
 
 // Test the specification's "no signature algorithms" case: the string ends without '_'
@@ -211,6 +231,37 @@ TEST(Ja3, ReadmeExamples) {
   ja3 = ja3Of(parseSpec(bare));
   EXPECT_EQ(ja3.string(), "769,4-5-10-9-100-98-3-6-19-18-99,,,");
   EXPECT_EQ(ja3.hash(), "de350869b8c85de67a350c8d186f11e6");
+}
+
+// Test the decimal formatting of JA3 at every digit-count boundary of a uint16 and a uint8
+// (the formatter copies whole 4-byte table entries: a wrong length or offset shows here),
+// with GREASE (2570 = 0x0a0a) next to its non-GREASE neighbours.
+TEST(Ja3, DecimalBoundaries) {
+  HelloSpec s;
+  s.version = 65535;
+  s.ciphers = {0,    9,      10,   99,   100,   999,   1000,  1001,  1009,  1010,  1099,  1100,
+               2569, 0x0a0a, 2571, 9999, 10000, 10001, 10999, 11000, 65000, 65009, 65099, 65535};
+  s.extensions = {{9, {}},
+                  {1000, {}},
+                  {kExtSupportedGroups, u16ListBody({0, 100, 0x0a0a, 1000, 65535, 7}, false)},
+                  {kExtEcPointFormats, {6, 0, 9, 10, 99, 100, 255}},
+                  {65535, {}}};
+  EXPECT_EQ(ja3Of(parseSpec(s)).string(),
+            "65535,"
+            "0-9-10-99-100-999-1000-1001-1009-1010-1099-1100-2569-2571-9999-10000-10001-10999-"
+            "11000-65000-65009-65099-65535,"
+            "9-1000-10-11-65535,"
+            "0-100-1000-65535-7,"
+            "0-9-10-99-100-255");
+
+  HelloSpec small;
+  for (uint16_t version : std::initializer_list<uint16_t>{0, 9, 10, 99, 100, 999, 1000}) {
+    small.version = version;
+    small.ciphers = {version};
+    small.with_extensions = false;
+    const std::string v = std::to_string(version);
+    EXPECT_EQ(ja3Of(parseSpec(small)).string(), v + "," + v + ",,,");
+  }
 }
 
 // Test the ClientHello published with its JA3 string in the ja3-rustls crate documentation
