@@ -400,7 +400,7 @@ void runExporter(const std::shared_ptr<IpfixExporter::State>& shared) {
                      detail.c_str());
         reported = true;
       }
-      // From now, not the loop's start: a connect probe may have taken seconds.
+      // From now, not the loop's start: a connect may have taken seconds.
       next_attempt =
           Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(backoff_s * 1000));
       backoff_s = std::min(backoff_s * 2, kBackoffMaxS);

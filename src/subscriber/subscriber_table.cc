@@ -201,7 +201,8 @@ SubscriberEntry& SubscriberTable::record(uint64_t key, SubStatSet stats, uint64_
   SubscriberEntry& en = index_[s].entry != 0 ? entries_[index_[s].entry - 1] : enter(key, now_ns);
   const auto events = static_cast<uint64_t>(std::popcount(stats));
   events_ += events;
-  addWeight(static_cast<uint32_t>(&en - entries_.get()), events);
+  // An empty set counts nothing (addWeight(0) would make a second bucket of the same weight).
+  if (events != 0) addWeight(static_cast<uint32_t>(&en - entries_.get()), events);
   en.last_ns = now_ns;
   uint32_t dest_hash = 0;
   if (destination != nullptr) {

@@ -120,8 +120,9 @@ class SubscriberTable {
                           uint16_t& fired) {
     return record(key, subStatBit(stat), now_ns, destination, plan, detectors, fired);
   }
-  // One event of each statistic in `stats` (not empty), as that many record() calls in a row
-  // would count them, with one lookup and one weight update. `destination` goes with them once.
+  // One event of each statistic in `stats`, as that many record() calls in a row would count
+  // them, with one lookup and one weight update. `destination` goes with them once. An empty
+  // set enters the subscriber (if new) and counts nothing.
   SubscriberEntry& record(uint64_t key, SubStatSet stats, uint64_t now_ns,
                           const IpAddr* destination, const WindowPlan& plan,
                           std::span<const DetectorRule> detectors, uint16_t& fired);

@@ -147,6 +147,23 @@ TEST(SubscriberTable, SetOfStatsEqualsOneCallEach) {
   }
 }
 
+// Test that an empty set of statistics counts nothing and leaves the weight summary whole.
+TEST(SubscriberTable, EmptySetCountsNothing) {
+  SubscriberTable t(4);
+  const uint64_t a = subscriberKey(v4(0x64400001), 64), b = subscriberKey(v4(0x64400002), 64);
+  t.record(a, SubStat::kConnections, kSec);
+  t.record(b, SubStat::kConnections, kSec);
+  uint16_t fired = 0;
+  t.record(a, SubStatSet{0}, 2 * kSec, nullptr, WindowPlan{}, {}, fired);
+  EXPECT_TRUE(t.consistent());
+  EXPECT_EQ(t.events(), 2u);
+  ASSERT_NE(t.find(a), nullptr);
+  EXPECT_EQ(t.find(a)->weight, 1u);
+  t.record(a, SubStat::kConnections, 3 * kSec);
+  EXPECT_TRUE(t.consistent());
+  EXPECT_EQ(t.find(a)->weight, 2u);
+}
+
 // Test that a detector fires once per tumbling window, when the count exceeds the threshold,
 // and again in the next window.
 TEST(SubscriberTable, DetectorFiresOncePerWindow) {
