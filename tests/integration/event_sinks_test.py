@@ -83,6 +83,7 @@ class Redis:
             except subprocess.CalledProcessError:
                 pass
             time.sleep(0.05)
+        self.kill()  # a server left running would hold the test until its timeout
         raise RuntimeError("redis-server did not start")
 
     def kill(self):
