@@ -41,6 +41,9 @@ import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.dirname(__file__))
+import netns  # noqa: E402
+
 BINARY, CORPUS, SCENARIO = sys.argv[1], sys.argv[2], sys.argv[3]
 CAPTURE = os.path.join(CORPUS, "arkime", "smtp-decrypted.pcap")
 failures = []
@@ -52,19 +55,11 @@ def check(cond, what):
         failures.append(what)
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 class Redis:
     def __init__(self, tmp, persistent=False):
         self.dir = os.path.join(tmp, "redis")
         os.makedirs(self.dir, exist_ok=True)
-        self.port = free_port()
+        self.port = netns.free_port()
         self.persistent = persistent
         self.proc = None
 
@@ -252,7 +247,7 @@ def scenario_redis_restart(tmp):
 
 
 def scenario_redis_down(tmp):
-    port = free_port()
+    port = netns.free_port()
     proc, lines, c, elapsed = replay(tmp, 10, f"redis://127.0.0.1:{port}/sg")
     check(proc.returncode == 0, "a Redis away at start is no reason to stop")
     said = [l for l in proc.stderr.splitlines() if "cannot connect" in l]

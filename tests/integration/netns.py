@@ -7,11 +7,21 @@ in parallel; everything is removed on exit.
 """
 import os
 import shutil
+import socket
 import subprocess
 
 
 def run(*cmd, check=True):
     return subprocess.run(cmd, check=check, capture_output=True, text=True)
+
+
+def free_port():
+    """A TCP port on loopback that nothing listens on now (for Redis, a metrics listener)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
 
 
 def have_netns():

@@ -421,14 +421,6 @@ def scenario_signals(lab, tmp):
           f"every flow record written ({len(flow_ids(lines))} of {sessions}; {problems[:2]})")
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def http(addr, raw, timeout=5):
     """Sends `raw` bytes, returns the whole answer (the server closes)."""
     host, port = addr.rsplit(":", 1)
@@ -495,7 +487,7 @@ def scenario_metrics(lab, tmp):
         s.close()
 
     # A real Prometheus server scrapes it every second.
-    pport = free_port()
+    pport = netns.free_port()
     cfg = os.path.join(tmp, "prometheus.yml")
     with open(cfg, "w") as f:
         f.write("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
@@ -614,7 +606,7 @@ def scenario_redis_live(lab, tmp):
     ev, stats = os.path.join(tmp, "eve.json"), os.path.join(tmp, "stats.json")
     rdir = os.path.join(tmp, "redis")
     os.makedirs(rdir)
-    port = free_port()
+    port = netns.free_port()
 
     def start_redis():
         p = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
