@@ -6,6 +6,8 @@
 #include <string>
 #include <string_view>
 
+#include "tests/common/event_fixture.h"
+
 namespace smtpguard {
 namespace {
 
@@ -14,20 +16,6 @@ constexpr std::string_view kCommon =
 constexpr std::string_view kEnds =
     "\",\"src_ip\":\"100.64.0.7\",\"src_port\":40000,\"dest_ip\":\"198.19.0.1\",\"dest_port\":25,"
     "\"proto\":\"TCP\",";
-
-EventRecord makeRecord(EventType type) {
-  EventRecord ev;
-  std::memset(&ev, 0, sizeof ev);
-  ev.ts_ns = 1767225600ull * 1000000000ull + 123456789ull;  // 2026-01-01T00:00:00.123456789Z
-  ev.flow_id = 42;
-  const uint8_t src[4] = {100, 64, 0, 7}, dst[4] = {198, 19, 0, 1};
-  ev.src = IpAddr::fromV4(src);
-  ev.dst = IpAddr::fromV4(dst);
-  ev.src_port = 40000;
-  ev.dst_port = 25;
-  ev.type = type;
-  return ev;
-}
 
 std::string line(std::string_view type, std::string_view body) {
   return std::string(kCommon) + std::string(type) + std::string(kEnds) + std::string(body) + "}";
@@ -39,7 +27,7 @@ void fill(char* dst, std::string_view s) {
 
 // Test that a STARTTLS reply renders its result from the code, as docs/events.md shows.
 TEST(EventRender, SmtpStarttls) {
-  EventRecord ev = makeRecord(EventType::kSmtpStarttls);
+  EventRecord ev = sampleEventRecord(EventType::kSmtpStarttls);
   ev.starttls.reply_code = 454;
   EXPECT_EQ(
       renderEvent(ev),
@@ -53,7 +41,7 @@ TEST(EventRender, SmtpStarttls) {
 // Test that an AUTH renders the mechanism's canonical name and nothing else: the record has no
 // room for the client's bytes.
 TEST(EventRender, SmtpAuth) {
-  EventRecord ev = makeRecord(EventType::kSmtpAuth);
+  EventRecord ev = sampleEventRecord(EventType::kSmtpAuth);
   ev.auth.mech = SmtpAuthMech::kPlain;
   ev.auth.tls = false;
   EXPECT_EQ(renderEvent(ev),
@@ -65,7 +53,7 @@ TEST(EventRender, SmtpAuth) {
 
 // Test that an anomaly renders its name and its (escaped) detail.
 TEST(EventRender, SmtpAnomaly) {
-  EventRecord ev = makeRecord(EventType::kSmtpAnomaly);
+  EventRecord ev = sampleEventRecord(EventType::kSmtpAnomaly);
   ev.anomaly.anomaly = SmtpAnomaly::kStarttlsMasked;
   ev.anomaly.detail.set("XXXXXXX\"");
   EXPECT_EQ(renderEvent(ev), line("smtp_anomaly",
@@ -76,7 +64,7 @@ TEST(EventRender, SmtpAnomaly) {
 // Test that a ClientHello renders SNI, ALPN, JA4 and JA3 (its string rebuilt from the numbers
 // the record keeps), in the documented order.
 TEST(EventRender, TlsClientHello) {
-  EventRecord ev = makeRecord(EventType::kTlsClientHello);
+  EventRecord ev = sampleEventRecord(EventType::kTlsClientHello);
   ClientHelloRecord& h = ev.hello;
   h.from = SmtpTlsKind::kStarttls;
   h.version = 0x0304;
@@ -97,7 +85,7 @@ TEST(EventRender, TlsClientHello) {
 
 // Test that empty JA3 lists, no SNI and an unknown version render as before.
 TEST(EventRender, TlsClientHelloWithoutSniAndEmptyLists) {
-  EventRecord ev = makeRecord(EventType::kTlsClientHello);
+  EventRecord ev = sampleEventRecord(EventType::kTlsClientHello);
   ClientHelloRecord& h = ev.hello;
   h.from = SmtpTlsKind::kImplicit;
   h.version = 0x7f1c;
@@ -115,7 +103,7 @@ TEST(EventRender, TlsClientHelloWithoutSniAndEmptyLists) {
 
 // Test that a JA3 string whose numbers do not fit beside the SNI is left out, not cut.
 TEST(EventRender, Ja3StringThatDoesNotFitIsLeftOut) {
-  EventRecord ev = makeRecord(EventType::kTlsClientHello);
+  EventRecord ev = sampleEventRecord(EventType::kTlsClientHello);
   ClientHelloRecord& h = ev.hello;
   std::string ja3 = "771,";
   for (int i = 0; i < 100; ++i) ja3 += (i ? "-" : "") + std::to_string(1000 + i);
@@ -132,7 +120,7 @@ TEST(EventRender, Ja3StringThatDoesNotFitIsLeftOut) {
 
 // Test that a flow record renders smtp, tls, policy and flow objects as docs/events.md shows.
 TEST(EventRender, SmtpFlow) {
-  EventRecord ev = makeRecord(EventType::kSmtpFlow);
+  EventRecord ev = sampleEventRecord(EventType::kSmtpFlow);
   FlowRecord& f = ev.flow;
   f.start_ns = 1767225600ull * 1000000000ull;
   f.end_ns = f.start_ns + 3012ull * 1000000ull;
@@ -173,7 +161,7 @@ TEST(EventRender, SmtpFlow) {
 
 // Test that a verdict renders rule, action, stage, enforcement and the policy's name.
 TEST(EventRender, PolicyVerdict) {
-  EventRecord ev = makeRecord(EventType::kPolicyVerdict);
+  EventRecord ev = sampleEventRecord(EventType::kPolicyVerdict);
   ev.verdict.action = Action::kReject;
   ev.verdict.stage = Stage::kConnection;
   ev.verdict.enforced = true;
@@ -188,7 +176,7 @@ TEST(EventRender, PolicyVerdict) {
 // Test that a subscriber alert renders every documented member, totals in stat order and the
 // sample destinations as addresses.
 TEST(EventRender, SubscriberAlert) {
-  EventRecord ev = makeRecord(EventType::kSubscriberAlert);
+  EventRecord ev = sampleEventRecord(EventType::kSubscriberAlert);
   SubscriberAlertRecord& a = ev.alert;
   a.source.set("100.64.0.66");
   a.detector.set("port25-spray");

@@ -14,20 +14,13 @@
 
 #include "events/event_render.h"
 #include "events/json_builder.h"
+#include "tests/common/event_fixture.h"
 
 namespace smtpguard {
 namespace {
 
 EventRecord makeRecord() {
-  EventRecord ev{};
-  ev.ts_ns = 1767225600ull * 1000000000ull + 123456789ull;  // 2026-01-01T00:00:00.123456789Z
-  ev.flow_id = 42;
-  const uint8_t src[4] = {100, 64, 0, 7}, dst[4] = {198, 19, 0, 1};
-  ev.src = IpAddr::fromV4(src);
-  ev.dst = IpAddr::fromV4(dst);
-  ev.src_port = 40000;
-  ev.dst_port = 25;
-  ev.type = EventType::kSmtpAuth;
+  EventRecord ev = sampleEventRecord(EventType::kSmtpAuth);
   ev.auth.mech = SmtpAuthMech::kPlain;
   return ev;
 }
